@@ -1,0 +1,1 @@
+//! The Mautic connector (being written).

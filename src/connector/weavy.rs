@@ -1,0 +1,1 @@
+//! The weavy connector (being written).

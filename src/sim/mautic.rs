@@ -1,0 +1,1 @@
+//! The Mautic simulator (being written).

@@ -1,0 +1,1 @@
+//! The weavy simulator (being written).
