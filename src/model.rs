@@ -58,7 +58,9 @@ impl std::str::FromStr for Side {
         match s.trim().to_ascii_lowercase().as_str() {
             "weavy" => Ok(Side::Weavy),
             "mautic" | "webmecanik" => Ok(Side::Mautic),
-            other => Err(format!("unknown side '{other}': expected 'weavy' or 'mautic'")),
+            other => Err(format!(
+                "unknown side '{other}': expected 'weavy' or 'mautic'"
+            )),
         }
     }
 }
@@ -187,7 +189,10 @@ impl std::str::FromStr for RecordKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim().to_ascii_lowercase();
-        let t = t.strip_prefix("weavy ").or(t.strip_prefix("weavy.")).unwrap_or(&t);
+        let t = t
+            .strip_prefix("weavy ")
+            .or(t.strip_prefix("weavy."))
+            .unwrap_or(&t);
         Ok(match t {
             "customer" | "weavy_customer" | "tiers" => RecordKind::WeavyCustomer,
             "customercontact" | "weavy_contact" => RecordKind::WeavyContact,
@@ -522,10 +527,14 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
                 .ok()
         })
         .or_else(|| {
-            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
-                .iter()
-                .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
-                .map(|n| n.and_utc())
+            [
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%d %H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M",
+            ]
+            .iter()
+            .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
+            .map(|n| n.and_utc())
         })?;
     plausible_year(parsed.naive_utc().date().year_ce().1 as i32).then_some(parsed)
 }

@@ -205,10 +205,7 @@ impl RequestCounter {
 
     /// Every (side, kind) with its counts.
     pub fn snapshot(&self) -> BTreeMap<(Side, CallKind), RequestStats> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Requests of one side, all kinds.
@@ -230,10 +227,7 @@ impl RequestCounter {
     }
 
     pub fn reset(&self) {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
@@ -278,6 +272,14 @@ impl Reply {
     /// Parses the body as JSON.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ErrorKind> {
         serde_json::from_slice(&self.body).map_err(|e| ErrorKind::Decode(format!("{e}")))
+    }
+
+    /// The server's clock, from the HTTP `Date` header.
+    pub fn server_date(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let v = self.headers.get(reqwest::header::DATE)?.to_str().ok()?;
+        chrono::DateTime::parse_from_rfc2822(v.trim())
+            .ok()
+            .map(|d| d.with_timezone(&chrono::Utc))
     }
 
     /// The start of the body, for error messages (never used on authentication calls).
@@ -325,7 +327,11 @@ impl Http {
             .user_agent(concat!("fieldsync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| {
-                ConnectorError::new(side, "create the HTTP client", ErrorKind::Invalid(e.to_string()))
+                ConnectorError::new(
+                    side,
+                    "create the HTTP client",
+                    ErrorKind::Invalid(e.to_string()),
+                )
             })?;
         let permits = Semaphore::new(settings.concurrency.max(1));
         Ok(Http {
@@ -371,7 +377,11 @@ impl Http {
         F: FnMut(bool) -> Fut,
         Fut: Future<Output = Result<reqwest::RequestBuilder, ConnectorError>>,
     {
-        let _permit = self.permits.acquire().await.expect("semaphore never closed");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
         let mut attempt: u32 = 0;
         let mut refreshed = false;
         let mut fresh_token = false;

@@ -25,6 +25,33 @@ pub const DNC_BOUNCED: &str = "dnc_bounced";
 /// The Mautic pseudo-field holding the date of an unsubscribe (Do Not Contact reason 1).
 pub const DNC_UNSUBSCRIBED: &str = "dnc_unsubscribed";
 
+/// A password, client secret or token. Its `Debug` never shows it and it cannot be
+/// serialized, so it cannot end up in a log, an export or an error message by accident.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
 /// One field of one table, as the side describes it (custom fields included).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldInfo {
@@ -105,6 +132,12 @@ pub trait Pager: Send {
     fn next_page(
         &mut self,
     ) -> impl Future<Output = Result<Option<Vec<RemoteRecord>>, ConnectorError>> + Send;
+
+    /// The side's own clock when the first page was answered (its HTTP `Date` header), once a
+    /// page was read. Every change made after it may be missing from this pull, none made
+    /// before it is: the next cursor starts there (minus the overlap window), so no edit made
+    /// while paging is ever skipped, whatever the two clocks say.
+    fn server_time(&self) -> Option<DateTime<Utc>>;
 }
 
 /// What fieldsync needs from a side. Implemented by [`mautic::MauticClient`] and
@@ -222,7 +255,9 @@ pub enum ErrorKind {
     NotFound,
     #[error("unexpected answer: {0}")]
     Decode(String),
-    #[error("answer larger than the {limit}-byte cap; raise http.max_body_bytes if this is legitimate")]
+    #[error(
+        "answer larger than the {limit}-byte cap; raise http.max_body_bytes if this is legitimate"
+    )]
     BodyTooLarge { limit: usize },
     #[error("{0}")]
     Invalid(String),

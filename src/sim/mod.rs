@@ -250,12 +250,27 @@ pub async fn apply_knobs(
                 return (StatusCode::GATEWAY_TIMEOUT, "stalled (simulated)").into_response();
             }
             Fault::CutOff => {
-                let response = next.run(request).await;
+                let mut response = next.run(request).await;
+                stamp_date(&mut response, &control);
                 return cut_off(response).await;
             }
         }
     }
-    next.run(request).await
+    let mut response = next.run(request).await;
+    stamp_date(&mut response, &control);
+    response
+}
+
+/// The `Date` header from the simulator's own (possibly offset) clock, as a real server's
+/// would come from its clock.
+fn stamp_date(response: &mut Response, control: &SimControl) {
+    let date = control
+        .now()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    if let Ok(v) = HeaderValue::from_str(&date) {
+        response.headers_mut().insert("date", v);
+    }
 }
 
 fn rate_limited(retry_after: u64, limit: u32, remaining: u32, reset_header: bool) -> Response {
