@@ -898,6 +898,67 @@ pub struct Patch {
     pub attempts: u32,
 }
 
+/// What fieldsync knows of one record: its current value of every mapped field (the join of
+/// its observations) and what identity needs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecordState {
+    /// The side's modification time at the last sighting.
+    pub modified_at: Option<DateTime<Utc>>,
+    /// The cycle that last saw it.
+    pub last_cycle: u64,
+    /// The normalised e-mail (people), if valid.
+    pub email: Option<String>,
+    /// The normalised company key (companies), if any.
+    pub company_key: Option<String>,
+    /// The record's company on its own side: a weavy contact's `customer_ID`, a Mautic
+    /// contact's primary company id.
+    pub company_ref: Option<String>,
+    /// The side answered 404 for it and it could not be found again.
+    pub gone: bool,
+    /// Current value of each mapped field, by canonical name.
+    pub fields: std::collections::BTreeMap<String, Observation>,
+}
+
+/// Records that are the same thing on both sides, with the last value of each field known to
+/// be on both (the base).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entity {
+    pub id: EntityId,
+    pub kind: EntityKind,
+    pub weavy: Option<RecordRef>,
+    pub mautic: Option<RecordRef>,
+    /// By canonical field name.
+    pub bases: std::collections::BTreeMap<String, Value>,
+    pub created_cycle: u64,
+}
+
+impl Entity {
+    pub fn new(id: EntityId, kind: EntityKind, cycle: u64) -> Self {
+        Entity {
+            id,
+            kind,
+            weavy: None,
+            mautic: None,
+            bases: Default::default(),
+            created_cycle: cycle,
+        }
+    }
+
+    pub fn record(&self, side: Side) -> Option<&RecordRef> {
+        match side {
+            Side::Weavy => self.weavy.as_ref(),
+            Side::Mautic => self.mautic.as_ref(),
+        }
+    }
+
+    pub fn record_mut(&mut self, side: Side) -> &mut Option<RecordRef> {
+        match side {
+            Side::Weavy => &mut self.weavy,
+            Side::Mautic => &mut self.mautic,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

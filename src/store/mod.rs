@@ -1,1 +1,372 @@
-//! (being written)
+//! fieldsync's state, in an embedded sled database. Only this module knows sled, and only its
+//! [`codec`] knows bincode; callers see typed operations.
+//!
+//! # Trees
+//!
+//! | tree | key | value | what for |
+//! |---|---|---|---|
+//! | `records` | record | [`codec::StoredRecord`] | each record's current field values, e-mail, company key |
+//! | `observations` | record, field, time, value hash | value, cycle | the append-only log of every value seen |
+//! | `entities` | entity id | records per side, bases | what is the same thing on both sides |
+//! | `links` | record | entity id | from a record to its entity |
+//! | `email_index` | e-mail, record | - | records by normalised e-mail |
+//! | `company_index` | company key, record | - | companies by normalised key |
+//! | `dirty` | record | - | records changed since they were last merged |
+//! | `outbox` | side, table, entity | patch | writes decided, not yet acknowledged |
+//! | `conflicts` | time, sequence | conflict entry | the append-only conflict log |
+//! | `cursors` | table | time | where the next pull of a table starts |
+//! | `cycles` | cycle | report | what each cycle did (for `status`) |
+//! | `meta` | name | value | schema version, counters |
+//!
+//! # Atomicity
+//!
+//! A page of pulled records is ingested in one transaction (observations, indexes, dirty marks,
+//! record states); a merge commit (entities, links, patches, conflict entries, removal of the
+//! dirty marks) is one transaction; acknowledging a patch (drop it, set the bases) is one
+//! transaction. Durability is explicit: [`Store::flush`] before a cursor moves.
+
+pub mod codec;
+mod conflicts;
+mod entities;
+pub mod keys;
+mod records;
+
+pub use conflicts::ConflictFilter;
+pub use entities::MergeCommit;
+pub use records::{IngestStats, Sighting};
+
+use crate::model::RecordKind;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::path::{Path, PathBuf};
+
+/// The layout of the trees. Bumped when a tree changes meaning; an older fieldsync refuses a
+/// database with a newer schema instead of misreading it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What went wrong with the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the database at {path} is in use by another fieldsync process; stop that process (or wait for its cycle to end), or point --db at another database"
+    )]
+    Locked { path: PathBuf },
+    #[error(
+        "the database at {path} was written by a newer fieldsync (schema {found}; this one reads schema {supported}); upgrade fieldsync"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("cannot open the database at {path}: {detail}")]
+    Open { path: PathBuf, detail: String },
+    #[error(
+        "a stored {what} could not be read ({detail}); the database is damaged: export the conflict log (fieldsync conflicts), move the database aside and run `fieldsync sync --full` to rebuild it"
+    )]
+    Corrupt { what: &'static str, detail: String },
+    #[error("a stored {what} was written by a newer fieldsync (format {found}); upgrade fieldsync")]
+    NewerFormat { what: &'static str, found: u8 },
+    #[error(
+        "a stored {what} uses format {found}, which this fieldsync no longer reads; move the database aside and run `fieldsync sync --full` to rebuild it"
+    )]
+    OutdatedFormat { what: &'static str, found: u8 },
+    #[error("database I/O error: {0}; check the disk (space, permissions) and try again")]
+    Io(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Corruption { at, .. } => StoreError::Corrupt {
+                what: "database file",
+                detail: format!("corruption at {at:?}"),
+            },
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(e: TransactionError<StoreError>) -> Self {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => e.into(),
+        }
+    }
+}
+
+/// Aborts a sled transaction with a store error.
+pub(crate) fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+/// How to open the database.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// sled's page cache, in bytes: the memory the store may hold beyond what it is writing.
+    pub cache_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// The open database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+    records: sled::Tree,
+    observations: sled::Tree,
+    entities: sled::Tree,
+    links: sled::Tree,
+    email_index: sled::Tree,
+    company_index: sled::Tree,
+    dirty: sled::Tree,
+    outbox: sled::Tree,
+    conflicts: sled::Tree,
+    cursors: sled::Tree,
+    cycles: sled::Tree,
+    meta: sled::Tree,
+}
+
+const META_SCHEMA: &[u8] = b"schema_version";
+const META_CYCLE: &[u8] = b"cycle";
+
+impl Store {
+    /// Opens (or creates, owner-only) the database at `path`.
+    pub fn open(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        create_private_dir(&path).map_err(|e| StoreError::Open {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(options.cache_bytes)
+            .open()
+            .map_err(|e| open_error(&path, e))?;
+        Store::from_db(db, path)
+    }
+
+    /// A database that disappears when dropped (tests, `demo` without `--dir`).
+    pub fn temporary() -> Result<Store, StoreError> {
+        let db = sled::Config::new().temporary(true).open()?;
+        Store::from_db(db, PathBuf::from("(temporary)"))
+    }
+
+    fn from_db(db: sled::Db, path: PathBuf) -> Result<Store, StoreError> {
+        let tree = |name: &str| db.open_tree(name);
+        let store = Store {
+            records: tree("records")?,
+            observations: tree("observations")?,
+            entities: tree("entities")?,
+            links: tree("links")?,
+            email_index: tree("email_index")?,
+            company_index: tree("company_index")?,
+            dirty: tree("dirty")?,
+            outbox: tree("outbox")?,
+            conflicts: tree("conflicts")?,
+            cursors: tree("cursors")?,
+            cycles: tree("cycles")?,
+            meta: tree("meta")?,
+            db,
+            path,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        match self.meta.get(META_SCHEMA)? {
+            None => {
+                self.meta
+                    .insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
+                self.db.flush()?;
+                Ok(())
+            }
+            Some(v) => {
+                let found =
+                    u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                        what: "schema version",
+                        detail: format!("{} bytes", v.len()),
+                    })?);
+                if found > SCHEMA_VERSION {
+                    Err(StoreError::NewerSchema {
+                        path: self.path.clone(),
+                        found,
+                        supported: SCHEMA_VERSION,
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The database's size on disk, in bytes.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    /// Starts a new cycle: its number, made durable.
+    pub fn next_cycle(&self) -> Result<u64, StoreError> {
+        let next = self.meta_u64(META_CYCLE)?.unwrap_or(0) + 1;
+        self.meta.insert(META_CYCLE, &next.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(next)
+    }
+
+    /// The last cycle started, 0 if none.
+    pub fn last_cycle(&self) -> Result<u64, StoreError> {
+        Ok(self.meta_u64(META_CYCLE)?.unwrap_or(0))
+    }
+
+    fn meta_u64(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        self.meta
+            .get(key)?
+            .map(|v| {
+                v.as_ref()
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        what: "counter",
+                        detail: String::from_utf8_lossy(key).into_owned(),
+                    })
+            })
+            .transpose()
+    }
+
+    /// Where the next pull of `kind` starts (the side's clock), if it was ever pulled.
+    pub fn cursor(&self, kind: RecordKind) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.cursors
+            .get(keys::cursor(kind))?
+            .map(|v| {
+                keys::parse_time(&v)
+                    .map(codec::from_micros)
+                    .ok_or(StoreError::Corrupt {
+                        what: "cursor",
+                        detail: format!("{} bytes", v.len()),
+                    })
+            })
+            .transpose()
+    }
+
+    /// Moves a cursor. Callers flush the pages it covers first.
+    pub fn set_cursor(&self, kind: RecordKind, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.cursors
+            .insert(keys::cursor(kind), &keys::time(codec::micros(at)))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Forgets every cursor: the next pull reads everything (`sync --full`).
+    pub fn clear_cursors(&self) -> Result<(), StoreError> {
+        self.cursors.clear()?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Stores what a cycle did.
+    pub fn put_cycle_report<T: Serialize>(&self, cycle: u64, report: &T) -> Result<(), StoreError> {
+        self.cycles
+            .insert(cycle.to_be_bytes(), codec::encode(report))?;
+        Ok(())
+    }
+
+    /// The last `limit` cycle reports, newest first.
+    pub fn cycle_reports<T: DeserializeOwned>(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(u64, T)>, StoreError> {
+        self.cycles
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                let cycle =
+                    u64::from_be_bytes(k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                        what: "cycle key",
+                        detail: format!("{} bytes", k.len()),
+                    })?);
+                Ok((cycle, codec::decode(&v, "cycle report")?))
+            })
+            .collect()
+    }
+
+    /// Counts for `status`.
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            records: self.records.len(),
+            observations: self.observations.len(),
+            entities: self.entities.len(),
+            dirty: self.dirty.len(),
+            outbox: self.outbox.len(),
+            conflicts: self.conflicts.len(),
+        }
+    }
+}
+
+/// Sizes of the main trees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    pub records: usize,
+    pub observations: usize,
+    pub entities: usize,
+    pub dirty: usize,
+    pub outbox: usize,
+    pub conflicts: usize,
+}
+
+fn open_error(path: &Path, e: sled::Error) -> StoreError {
+    let text = e.to_string();
+    if text.contains("could not acquire lock") {
+        StoreError::Locked {
+            path: path.to_path_buf(),
+        }
+    } else {
+        match StoreError::from(e) {
+            StoreError::Io(detail) => StoreError::Open {
+                path: path.to_path_buf(),
+                detail,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Creates the database directory readable by its owner only.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
+}
+
+#[cfg(test)]
+mod tests;

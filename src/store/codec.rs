@@ -1,0 +1,445 @@
+//! How values are laid out on disk. The only place that knows bincode.
+//!
+//! Every stored value starts with one format byte. Today there is one format, [`FORMAT`]; a
+//! later fieldsync that changes a stored type bumps it and keeps a reader for the old one, so
+//! a database is never silently misread: a value with an unknown format is refused with an
+//! error saying whether it is older (no longer readable, resync) or newer (upgrade fieldsync).
+//!
+//! The stored types here are compact mirrors of the model's types (times as microseconds,
+//! dates as day numbers), so the on-disk format does not move when the model's JSON does.
+
+use super::StoreError;
+use crate::model::{
+    ConflictEntry, ConflictRule, EntityId, EntityKind, FieldWrite, Observation, Patch, PatchOp,
+    RecordKind, RecordRef, Rule, Side, SideValue, Value,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The current format byte.
+pub const FORMAT: u8 = 1;
+/// The oldest format this build still reads.
+pub const OLDEST_READABLE: u8 = 1;
+
+/// No stored value is anywhere near this; a corrupted length prefix must not make the decoder
+/// allocate gigabytes.
+const DECODE_LIMIT: usize = 16 * 1024 * 1024;
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<DECODE_LIMIT>()
+}
+
+/// Encodes a value behind the format byte.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32);
+    out.push(FORMAT);
+    bincode::serde::encode_into_std_write(value, &mut out, config())
+        .expect("encoding into a Vec cannot fail");
+    out
+}
+
+/// Decodes a value written by [`encode`]. `what` names the value for the error message.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, StoreError> {
+    let (&format, body) = bytes.split_first().ok_or(StoreError::Corrupt {
+        what,
+        detail: "empty value".into(),
+    })?;
+    match format {
+        FORMAT => {
+            let (value, read) = bincode::serde::decode_from_slice(body, config()).map_err(|e| {
+                StoreError::Corrupt {
+                    what,
+                    detail: e.to_string(),
+                }
+            })?;
+            if read != body.len() {
+                return Err(StoreError::Corrupt {
+                    what,
+                    detail: format!("{} trailing bytes", body.len() - read),
+                });
+            }
+            Ok(value)
+        }
+        f if f > FORMAT => Err(StoreError::NewerFormat { what, found: f }),
+        f if f < OLDEST_READABLE => Err(StoreError::OutdatedFormat { what, found: f }),
+        f => Err(StoreError::Corrupt {
+            what,
+            detail: format!("unknown format byte {f}"),
+        }),
+    }
+}
+
+/// Microseconds since the Unix epoch.
+pub fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// A [`Value`], compactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StoredValue {
+    Blank,
+    Text(String),
+    Number(f64),
+    Bool(bool),
+    /// Days since 0001-01-01 (CE day 1).
+    Date(i32),
+    /// Microseconds since the Unix epoch.
+    DateTime(i64),
+    List(Vec<String>),
+}
+
+impl From<&Value> for StoredValue {
+    fn from(v: &Value) -> Self {
+        use chrono::Datelike;
+        match v {
+            Value::Blank => StoredValue::Blank,
+            Value::Text(s) => StoredValue::Text(s.clone()),
+            Value::Number(n) => StoredValue::Number(*n),
+            Value::Bool(b) => StoredValue::Bool(*b),
+            Value::Date(d) => StoredValue::Date(d.num_days_from_ce()),
+            Value::DateTime(t) => StoredValue::DateTime(micros(*t)),
+            Value::List(l) => StoredValue::List(l.clone()),
+        }
+    }
+}
+
+impl From<StoredValue> for Value {
+    fn from(v: StoredValue) -> Self {
+        match v {
+            StoredValue::Blank => Value::Blank,
+            StoredValue::Text(s) => Value::Text(s),
+            StoredValue::Number(n) => Value::Number(n),
+            StoredValue::Bool(b) => Value::Bool(b),
+            StoredValue::Date(d) => {
+                NaiveDate::from_num_days_from_ce_opt(d).map_or(Value::Blank, Value::Date)
+            }
+            StoredValue::DateTime(us) => Value::DateTime(from_micros(us)),
+            StoredValue::List(l) => Value::List(l),
+        }
+    }
+}
+
+/// One field's current state in a stored record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredField {
+    pub name: String,
+    pub value: StoredValue,
+    pub at: i64,
+}
+
+impl StoredField {
+    pub fn observation(&self) -> Observation {
+        Observation::new(self.value.clone().into(), from_micros(self.at))
+    }
+}
+
+/// A record's state (see [`crate::model::RecordState`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StoredRecord {
+    pub modified_at: Option<i64>,
+    pub last_cycle: u64,
+    pub email: Option<String>,
+    pub company_key: Option<String>,
+    pub company_ref: Option<String>,
+    pub gone: bool,
+    /// Sorted by name.
+    pub fields: Vec<StoredField>,
+}
+
+/// One observation in the log (its record, field and time are in the key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredObservation {
+    pub value: StoredValue,
+    pub cycle: u64,
+}
+
+/// A record reference inside a stored value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredRef {
+    pub kind: u8,
+    pub id: String,
+}
+
+impl From<&RecordRef> for StoredRef {
+    fn from(r: &RecordRef) -> Self {
+        StoredRef {
+            kind: r.kind.code(),
+            id: r.id.clone(),
+        }
+    }
+}
+
+impl StoredRef {
+    pub fn to_ref(&self, what: &'static str) -> Result<RecordRef, StoreError> {
+        let kind = RecordKind::from_code(self.kind).ok_or_else(|| StoreError::Corrupt {
+            what,
+            detail: format!("unknown record kind {}", self.kind),
+        })?;
+        Ok(RecordRef::new(kind, self.id.clone()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEntity {
+    pub kind: u8,
+    pub weavy: Option<StoredRef>,
+    pub mautic: Option<StoredRef>,
+    pub bases: Vec<(String, StoredValue)>,
+    pub created_cycle: u64,
+}
+
+pub fn entity_kind_code(k: EntityKind) -> u8 {
+    match k {
+        EntityKind::Company => 0,
+        EntityKind::Person => 1,
+    }
+}
+
+pub fn entity_kind_from(code: u8, what: &'static str) -> Result<EntityKind, StoreError> {
+    match code {
+        0 => Ok(EntityKind::Company),
+        1 => Ok(EntityKind::Person),
+        c => Err(StoreError::Corrupt {
+            what,
+            detail: format!("unknown entity kind {c}"),
+        }),
+    }
+}
+
+fn side_code(s: Side) -> u8 {
+    s.code()
+}
+
+fn side_from(code: u8, what: &'static str) -> Result<Side, StoreError> {
+    match code {
+        0 => Ok(Side::Weavy),
+        1 => Ok(Side::Mautic),
+        c => Err(StoreError::Corrupt {
+            what,
+            detail: format!("unknown side {c}"),
+        }),
+    }
+}
+
+fn rule_code(r: Rule) -> u8 {
+    Rule::ALL
+        .iter()
+        .position(|x| *x == r)
+        .expect("every rule is in ALL") as u8
+}
+
+fn rule_from(code: u8, what: &'static str) -> Result<Rule, StoreError> {
+    Rule::ALL
+        .get(code as usize)
+        .copied()
+        .ok_or_else(|| StoreError::Corrupt {
+            what,
+            detail: format!("unknown rule {code}"),
+        })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredWrite {
+    pub field: String,
+    pub old: StoredValue,
+    pub new: StoredValue,
+    pub rule: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredPatch {
+    pub entity: u64,
+    pub record: StoredRef,
+    pub insert: bool,
+    pub writes: Vec<StoredWrite>,
+    pub cycle: u64,
+    pub attempts: u32,
+}
+
+impl From<&Patch> for StoredPatch {
+    fn from(p: &Patch) -> Self {
+        StoredPatch {
+            entity: p.entity.0,
+            record: (&p.record).into(),
+            insert: p.op == PatchOp::Insert,
+            writes: p
+                .writes
+                .iter()
+                .map(|w| StoredWrite {
+                    field: w.field.clone(),
+                    old: (&w.old).into(),
+                    new: (&w.new).into(),
+                    rule: rule_code(w.rule),
+                })
+                .collect(),
+            cycle: p.cycle,
+            attempts: p.attempts,
+        }
+    }
+}
+
+impl StoredPatch {
+    pub fn into_patch(self) -> Result<Patch, StoreError> {
+        const WHAT: &str = "outbox patch";
+        Ok(Patch {
+            entity: EntityId(self.entity),
+            record: self.record.to_ref(WHAT)?,
+            op: if self.insert {
+                PatchOp::Insert
+            } else {
+                PatchOp::Update
+            },
+            writes: self
+                .writes
+                .into_iter()
+                .map(|w| {
+                    Ok(FieldWrite {
+                        field: w.field,
+                        old: w.old.into(),
+                        new: w.new.into(),
+                        rule: rule_from(w.rule, WHAT)?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+            cycle: self.cycle,
+            attempts: self.attempts,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredSideValue {
+    pub record: Option<StoredRef>,
+    pub value: StoredValue,
+    pub at: Option<i64>,
+}
+
+/// A conflict entry. The rule is stored as its name, so that a rule added later reads fine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredConflict {
+    pub at: i64,
+    pub cycle: u64,
+    pub entity: u64,
+    pub entity_kind: u8,
+    pub field: String,
+    pub rule: String,
+    pub winner: Option<u8>,
+    pub weavy: StoredSideValue,
+    pub mautic: StoredSideValue,
+    pub base: Option<StoredValue>,
+    pub note: String,
+}
+
+impl From<&ConflictEntry> for StoredConflict {
+    fn from(c: &ConflictEntry) -> Self {
+        let sv = |s: &SideValue| StoredSideValue {
+            record: s.record.as_ref().map(Into::into),
+            value: (&s.value).into(),
+            at: s.at.map(micros),
+        };
+        StoredConflict {
+            at: micros(c.at),
+            cycle: c.cycle,
+            entity: c.entity.0,
+            entity_kind: entity_kind_code(c.entity_kind),
+            field: c.field.clone(),
+            rule: c.rule.as_str().to_owned(),
+            winner: c.winner.map(side_code),
+            weavy: sv(&c.weavy),
+            mautic: sv(&c.mautic),
+            base: c.base.as_ref().map(Into::into),
+            note: c.note.clone(),
+        }
+    }
+}
+
+impl StoredConflict {
+    pub fn into_entry(self) -> Result<ConflictEntry, StoreError> {
+        const WHAT: &str = "conflict entry";
+        let sv = |s: StoredSideValue| -> Result<SideValue, StoreError> {
+            Ok(SideValue {
+                record: s.record.map(|r| r.to_ref(WHAT)).transpose()?,
+                value: s.value.into(),
+                at: s.at.map(from_micros),
+            })
+        };
+        let rule: ConflictRule = self.rule.parse().map_err(|e| StoreError::Corrupt {
+            what: WHAT,
+            detail: e,
+        })?;
+        Ok(ConflictEntry {
+            at: from_micros(self.at),
+            cycle: self.cycle,
+            entity: EntityId(self.entity),
+            entity_kind: entity_kind_from(self.entity_kind, WHAT)?,
+            field: self.field,
+            rule,
+            winner: self.winner.map(|w| side_from(w, WHAT)).transpose()?,
+            weavy: sv(self.weavy)?,
+            mautic: sv(self.mautic)?,
+            base: self.base.map(Into::into),
+            note: self.note,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip() {
+        let values = [
+            Value::Blank,
+            Value::text("Émile"),
+            Value::Number(-12.5),
+            Value::Bool(true),
+            Value::Date(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()),
+            Value::DateTime(from_micros(1_714_557_600_123_456)),
+            Value::List(vec!["a".into(), "b".into()]),
+        ];
+        for v in values {
+            let bytes = encode(&StoredValue::from(&v));
+            assert_eq!(bytes[0], FORMAT);
+            let back: StoredValue = decode(&bytes, "value").unwrap();
+            assert_eq!(Value::from(back), v);
+        }
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_with_a_clear_error() {
+        let mut bytes = encode(&StoredValue::Bool(true));
+        bytes[0] = FORMAT + 1;
+        let err = decode::<StoredValue>(&bytes, "value").unwrap_err();
+        assert!(matches!(err, StoreError::NewerFormat { found, .. } if found == FORMAT + 1));
+        assert!(err.to_string().contains("newer fieldsync"), "{err}");
+    }
+
+    #[test]
+    fn an_outdated_format_is_refused_with_a_clear_error() {
+        let mut bytes = encode(&StoredValue::Bool(true));
+        bytes[0] = 0;
+        let err = decode::<StoredValue>(&bytes, "value").unwrap_err();
+        assert!(matches!(err, StoreError::OutdatedFormat { found: 0, .. }));
+        assert!(err.to_string().contains("--full"), "{err}");
+    }
+
+    #[test]
+    fn garbage_is_corrupt_not_a_panic() {
+        for bytes in [&[][..], &[FORMAT][..], &[FORMAT, 0xff, 0xff, 0xff][..]] {
+            let err = decode::<StoredRecord>(bytes, "record").unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        }
+        let mut ok = encode(&StoredValue::Bool(true));
+        ok.push(0);
+        assert!(matches!(
+            decode::<StoredValue>(&ok, "value"),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+}

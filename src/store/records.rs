@@ -1,0 +1,282 @@
+//! Records: ingesting pulled pages (observations, record states, indexes, dirty marks) and
+//! reading them back.
+
+use super::codec::{self, StoredField, StoredObservation, StoredRecord, StoredValue};
+use super::{Store, StoreError, abort, keys};
+use crate::merge::{self, Fold};
+use crate::model::{Observation, RecordRef, RecordState, Value};
+use chrono::{DateTime, Utc};
+use sled::Transactional;
+use std::collections::HashMap;
+
+/// A record as pulled, with its mapped values under their canonical names and what identity
+/// derived from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sighting {
+    pub record: RecordRef,
+    /// The side's modification time for the record.
+    pub modified_at: DateTime<Utc>,
+    /// The normalised e-mail, when the record has a valid one.
+    pub email: Option<String>,
+    /// The normalised company key, for companies.
+    pub company_key: Option<String>,
+    /// The record's company on its own side (weavy `customer_ID`, Mautic primary company id).
+    pub company_ref: Option<String>,
+    /// Canonical field name and value, already read into the mapping's type.
+    pub fields: Vec<(String, Value)>,
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestStats {
+    pub records: usize,
+    pub new_records: usize,
+    /// Observations added to the log.
+    pub observations: usize,
+    /// Records marked dirty (new, or a field, e-mail, key or company changed).
+    pub dirty: usize,
+}
+
+impl std::ops::AddAssign for IngestStats {
+    fn add_assign(&mut self, o: Self) {
+        self.records += o.records;
+        self.new_records += o.new_records;
+        self.observations += o.observations;
+        self.dirty += o.dirty;
+    }
+}
+
+fn record_state(r: StoredRecord) -> RecordState {
+    RecordState {
+        modified_at: r.modified_at.map(codec::from_micros),
+        last_cycle: r.last_cycle,
+        email: r.email,
+        company_key: r.company_key,
+        company_ref: r.company_ref,
+        gone: r.gone,
+        fields: r
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), f.observation()))
+            .collect(),
+    }
+}
+
+impl Store {
+    /// Ingests a page of sightings in one transaction. A sighting whose value equals the
+    /// record's current value is no observation; any other is logged and folded into the
+    /// record's state (see [`merge::observe`]). A record is marked dirty when it is new or when
+    /// a field, its e-mail, its company key or its company changed.
+    pub fn ingest(&self, cycle: u64, sightings: &[Sighting]) -> Result<IngestStats, StoreError> {
+        let mut stats = IngestStats::default();
+        let mut touched: HashMap<Vec<u8>, StoredRecord> = HashMap::new();
+        let mut obs = sled::Batch::default();
+        let mut email = sled::Batch::default();
+        let mut company = sled::Batch::default();
+        let mut dirty = sled::Batch::default();
+        let mut records = sled::Batch::default();
+
+        for s in sightings {
+            let key = keys::record(&s.record);
+            let old = match touched.remove(&key) {
+                Some(r) => Some(r),
+                None => self
+                    .records
+                    .get(&key)?
+                    .map(|v| codec::decode::<StoredRecord>(&v, "record"))
+                    .transpose()?,
+            };
+            let is_new = old.is_none();
+            let mut rec = old.unwrap_or_default();
+            let mut changed = is_new;
+            let at = codec::micros(s.modified_at);
+
+            for (name, value) in &s.fields {
+                let pos = rec.fields.binary_search_by(|f| f.name.as_str().cmp(name));
+                let mut state = pos.ok().map(|i| rec.fields[i].observation());
+                let fold =
+                    merge::observe(&mut state, Observation::new(value.clone(), s.modified_at));
+                if fold.is_logged() {
+                    let stored = StoredValue::from(value);
+                    let hash = keys::value_hash(value.canonical().as_bytes());
+                    obs.insert(
+                        keys::observation(&s.record, name, at, hash),
+                        codec::encode(&StoredObservation {
+                            value: stored,
+                            cycle,
+                        }),
+                    );
+                    stats.observations += 1;
+                }
+                if matches!(fold, Fold::First | Fold::Replaced) {
+                    let o = state.expect("a first or replacing fold leaves a state");
+                    let field = StoredField {
+                        name: name.clone(),
+                        value: StoredValue::from(&o.value),
+                        at: codec::micros(o.at),
+                    };
+                    match pos {
+                        Ok(i) => rec.fields[i] = field,
+                        Err(i) => rec.fields.insert(i, field),
+                    }
+                    changed = true;
+                }
+            }
+
+            if rec.email != s.email {
+                if let Some(old) = &rec.email {
+                    email.remove(keys::index(old, &s.record));
+                }
+                if let Some(new) = &s.email {
+                    email.insert(keys::index(new, &s.record), &[]);
+                }
+                rec.email = s.email.clone();
+                changed = true;
+            }
+            if rec.company_key != s.company_key {
+                if let Some(old) = &rec.company_key {
+                    company.remove(keys::index(old, &s.record));
+                }
+                if let Some(new) = &s.company_key {
+                    company.insert(keys::index(new, &s.record), &[]);
+                }
+                rec.company_key = s.company_key.clone();
+                changed = true;
+            }
+            if rec.company_ref != s.company_ref {
+                rec.company_ref = s.company_ref.clone();
+                changed = true;
+            }
+            if rec.gone {
+                rec.gone = false;
+                changed = true;
+            }
+            rec.modified_at = Some(rec.modified_at.map_or(at, |m| m.max(at)));
+            rec.last_cycle = cycle;
+
+            stats.records += 1;
+            if is_new {
+                stats.new_records += 1;
+            }
+            if changed {
+                dirty.insert(key.clone(), &[]);
+                stats.dirty += 1;
+            }
+            records.insert(key.clone(), codec::encode(&rec));
+            touched.insert(key, rec);
+        }
+
+        (
+            &self.observations,
+            &self.email_index,
+            &self.company_index,
+            &self.dirty,
+            &self.records,
+        )
+            .transaction(|(o, e, c, d, r)| {
+                o.apply_batch(&obs)?;
+                e.apply_batch(&email)?;
+                c.apply_batch(&company)?;
+                d.apply_batch(&dirty)?;
+                r.apply_batch(&records)?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
+            })?;
+        Ok(stats)
+    }
+
+    /// What fieldsync knows of a record.
+    pub fn record(&self, r: &RecordRef) -> Result<Option<RecordState>, StoreError> {
+        self.records
+            .get(keys::record(r))?
+            .map(|v| codec::decode::<StoredRecord>(&v, "record").map(record_state))
+            .transpose()
+    }
+
+    /// Records whose normalised e-mail is `email`.
+    pub fn records_by_email(&self, email: &str) -> Result<Vec<RecordRef>, StoreError> {
+        scan_index(&self.email_index, email)
+    }
+
+    /// Companies whose normalised key is `key`.
+    pub fn records_by_company_key(&self, key: &str) -> Result<Vec<RecordRef>, StoreError> {
+        scan_index(&self.company_index, key)
+    }
+
+    /// Every record of the store, one table after the other (for `sync --full` and reports).
+    pub fn all_records(&self) -> impl Iterator<Item = Result<RecordRef, StoreError>> + '_ {
+        self.records.iter().keys().map(|k| {
+            let k = k?;
+            Ok(keys::parse_record(&k)?.0)
+        })
+    }
+
+    /// Marks a record as gone on its side (it answered 404 and could not be found again).
+    pub fn mark_gone(&self, r: &RecordRef) -> Result<(), StoreError> {
+        let key = keys::record(r);
+        self.records.transaction(|t| {
+            if let Some(v) = t.get(&key)? {
+                let mut rec: StoredRecord = codec::decode(&v, "record").map_err(abort)?;
+                rec.gone = true;
+                t.insert(key.as_slice(), codec::encode(&rec))?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Every observation of a record, by field then time, with the cycle that saw it.
+    pub fn observations_of(
+        &self,
+        r: &RecordRef,
+    ) -> impl Iterator<Item = Result<(String, Observation, u64), StoreError>> + '_ {
+        self.observations.scan_prefix(keys::record(r)).map(|kv| {
+            let (k, v) = kv?;
+            let (_, rest) = keys::parse_record(&k)?;
+            let (field, at) = keys::parse_observation_rest(rest)?;
+            let o: StoredObservation = codec::decode(&v, "observation")?;
+            Ok((
+                field,
+                Observation::new(o.value.into(), codec::from_micros(at)),
+                o.cycle,
+            ))
+        })
+    }
+
+    /// Marks records dirty (they will be merged at the next merge).
+    pub fn mark_dirty<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a RecordRef>,
+    ) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        for r in records {
+            b.insert(keys::record(r), &[]);
+        }
+        self.dirty.apply_batch(b)?;
+        Ok(())
+    }
+
+    /// Up to `limit` dirty records, in key order.
+    pub fn dirty_records(&self, limit: usize) -> Result<Vec<RecordRef>, StoreError> {
+        self.dirty
+            .iter()
+            .keys()
+            .take(limit)
+            .map(|k| Ok(keys::parse_record(&k?)?.0))
+            .collect()
+    }
+
+    pub fn dirty_count(&self) -> usize {
+        self.dirty.len()
+    }
+}
+
+fn scan_index(tree: &sled::Tree, key: &str) -> Result<Vec<RecordRef>, StoreError> {
+    let prefix = keys::index_prefix(key);
+    tree.scan_prefix(&prefix)
+        .keys()
+        .map(|k| {
+            let k = k?;
+            Ok(keys::parse_record(&k[prefix.len()..])?.0)
+        })
+        .collect()
+}
