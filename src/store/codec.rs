@@ -151,11 +151,12 @@ pub struct StoredRecord {
     pub fields: Vec<StoredField>,
 }
 
-/// One observation in the log (its record, field and time are in the key).
+/// The observations of one sighting (its record and time are in the key): every field whose
+/// value changed, with the cycle that saw it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredObservation {
-    pub value: StoredValue,
+pub struct StoredObservations {
     pub cycle: u64,
+    pub fields: Vec<(String, StoredValue)>,
 }
 
 /// A record reference inside a stored value.

@@ -46,37 +46,24 @@ pub fn parse_time(b: &[u8]) -> Option<i64> {
     Some((u64::from_be_bytes(arr) ^ (1 << 63)) as i64)
 }
 
-/// An observation: `[record][field][0][time][value hash: u32 BE]`. The hash
-/// keeps two different values seen at the same instant apart; the same value at the same
-/// instant is the same key, so a re-delivered observation is stored once.
-pub fn observation(r: &RecordRef, field: &str, at_us: i64, value_hash: u32) -> Vec<u8> {
-    let mut k = Vec::with_capacity(20 + r.id.len() + field.len());
+/// A sighting's observations: `[record][time][content hash: u32 BE]`. One entry holds every
+/// field whose value changed in that sighting, so a record's history reads in time order and a
+/// first sync writes one entry per record, not one per field. The hash keeps two different
+/// sightings at the same instant apart; the same sighting delivered twice is the same key.
+pub fn observations(r: &RecordRef, at_us: i64, content_hash: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(15 + r.id.len());
     push_record(&mut k, r);
-    push_field(&mut k, field);
     k.extend_from_slice(&time(at_us));
-    k.extend_from_slice(&value_hash.to_be_bytes());
+    k.extend_from_slice(&content_hash.to_be_bytes());
     k
 }
 
-/// A field name, NUL-terminated so fields sort by name (names never hold a NUL: the config
-/// refuses them).
-fn push_field(k: &mut Vec<u8>, field: &str) {
-    k.extend(field.bytes().filter(|b| *b != 0));
-    k.push(0);
-}
-
-/// Reads the field and time of an observation key (after its record).
-pub fn parse_observation_rest(rest: &[u8]) -> Result<(String, i64), StoreError> {
-    let bad = || StoreError::Corrupt {
+/// Reads the time of an observations key (after its record).
+pub fn parse_observations_rest(rest: &[u8]) -> Result<i64, StoreError> {
+    parse_time(rest).ok_or_else(|| StoreError::Corrupt {
         what: "observation key",
         detail: format!("{} bytes after the record", rest.len()),
-    };
-    let len = rest.iter().position(|b| *b == 0).ok_or_else(bad)?;
-    let field = std::str::from_utf8(&rest[..len])
-        .map_err(|_| bad())?
-        .to_owned();
-    let at = parse_time(rest.get(1 + len..).ok_or_else(bad)?).ok_or_else(bad)?;
-    Ok((field, at))
+    })
 }
 
 /// An index entry: `[normalised key][0][record]`.
@@ -132,15 +119,31 @@ pub fn cursor(kind: RecordKind) -> [u8; 1] {
     [kind.code()]
 }
 
-/// A 32-bit FNV-1a hash of a value's canonical bytes, for observation keys. Stable across
-/// builds and platforms (unlike `std`'s hasher), which is what a persisted key needs.
-pub fn value_hash(bytes: &[u8]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in bytes {
-        h ^= *b as u32;
-        h = h.wrapping_mul(0x0100_0193);
+/// A 32-bit FNV-1a hash, for observation keys. Stable across builds and platforms (unlike
+/// `std`'s hasher), which is what a persisted key needs. Feed it with [`Fnv::write`].
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv(u32);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0x811c_9dc5)
     }
-    h
+}
+
+impl Fnv {
+    pub fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= *b as u32;
+            self.0 = self.0.wrapping_mul(0x0100_0193);
+        }
+        // A separator, so ("ab","c") and ("a","bc") differ.
+        self.0 ^= 0xff;
+        self.0 = self.0.wrapping_mul(0x0100_0193);
+    }
+
+    pub fn finish(self) -> u32 {
+        self.0
+    }
 }
 
 #[cfg(test)]
@@ -167,14 +170,24 @@ mod tests {
     }
 
     #[test]
-    fn observation_keys_sort_by_field_then_time() {
+    fn observation_keys_sort_by_record_then_time() {
         let r = RecordRef::new(RecordKind::MauticContact, "47");
-        let a = observation(&r, "email", 5, 9);
-        let b = observation(&r, "email", 7, 1);
-        let c = observation(&r, "firstname", 1, 1);
-        let d = observation(&r, "lastname", 0, 1);
-        assert!(a < b && b < c && c < d);
+        let a = observations(&r, 5, 9);
+        let b = observations(&r, 7, 1);
+        let c = observations(&RecordRef::new(RecordKind::MauticContact, "48"), 1, 1);
+        assert!(a < b && b < c);
         let (_, rest) = parse_record(&b).unwrap();
-        assert_eq!(parse_observation_rest(rest).unwrap(), ("email".into(), 7));
+        assert_eq!(parse_observations_rest(rest).unwrap(), 7);
+    }
+
+    #[test]
+    fn the_content_hash_separates_fields() {
+        let h = |parts: &[&str]| {
+            let mut f = Fnv::default();
+            parts.iter().for_each(|p| f.write(p.as_bytes()));
+            f.finish()
+        };
+        assert_ne!(h(&["ab", "c"]), h(&["a", "bc"]));
+        assert_eq!(h(&["x", "y"]), h(&["x", "y"]));
     }
 }

@@ -316,7 +316,7 @@ impl Store {
     pub fn stats(&self) -> StoreStats {
         StoreStats {
             records: self.records.len(),
-            observations: self.observations.len(),
+            observation_entries: self.observations.len(),
             entities: self.entities.len(),
             dirty: self.dirty.len(),
             outbox: self.outbox.len(),
@@ -329,7 +329,8 @@ impl Store {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
     pub records: usize,
-    pub observations: usize,
+    /// Sightings in the observation log (each holds the fields that changed in it).
+    pub observation_entries: usize,
     pub entities: usize,
     pub dirty: usize,
     pub outbox: usize,

@@ -1,7 +1,7 @@
 //! Records: ingesting pulled pages (observations, record states, indexes, dirty marks) and
 //! reading them back.
 
-use super::codec::{self, StoredField, StoredObservation, StoredRecord, StoredValue};
+use super::codec::{self, StoredField, StoredObservations, StoredRecord, StoredValue};
 use super::{Store, StoreError, abort, keys};
 use crate::merge::{self, Fold};
 use crate::model::{Observation, RecordRef, RecordState, Value};
@@ -90,6 +90,11 @@ impl Store {
             let mut rec = old.unwrap_or_default();
             let mut changed = is_new;
             let at = codec::micros(s.modified_at);
+            let mut logged = StoredObservations {
+                cycle,
+                fields: Vec::new(),
+            };
+            let mut hash = keys::Fnv::default();
 
             for (name, value) in &s.fields {
                 let pos = rec.fields.binary_search_by(|f| f.name.as_str().cmp(name));
@@ -97,15 +102,9 @@ impl Store {
                 let fold =
                     merge::observe(&mut state, Observation::new(value.clone(), s.modified_at));
                 if fold.is_logged() {
-                    let stored = StoredValue::from(value);
-                    let hash = keys::value_hash(value.canonical().as_bytes());
-                    obs.insert(
-                        keys::observation(&s.record, name, at, hash),
-                        codec::encode(&StoredObservation {
-                            value: stored,
-                            cycle,
-                        }),
-                    );
+                    hash.write(name.as_bytes());
+                    hash.write(value.canonical().as_bytes());
+                    logged.fields.push((name.clone(), StoredValue::from(value)));
                     stats.observations += 1;
                 }
                 if matches!(fold, Fold::First | Fold::Replaced) {
@@ -121,6 +120,13 @@ impl Store {
                     }
                     changed = true;
                 }
+            }
+
+            if !logged.fields.is_empty() {
+                obs.insert(
+                    keys::observations(&s.record, at, hash.finish()),
+                    codec::encode(&logged),
+                );
             }
 
             if rec.email != s.email {
@@ -224,22 +230,37 @@ impl Store {
         Ok(())
     }
 
-    /// Every observation of a record, by field then time, with the cycle that saw it.
+    /// Every observation of a record, in time order (then field order within one sighting),
+    /// with the cycle that saw it.
     pub fn observations_of(
         &self,
         r: &RecordRef,
     ) -> impl Iterator<Item = Result<(String, Observation, u64), StoreError>> + '_ {
-        self.observations.scan_prefix(keys::record(r)).map(|kv| {
-            let (k, v) = kv?;
-            let (_, rest) = keys::parse_record(&k)?;
-            let (field, at) = keys::parse_observation_rest(rest)?;
-            let o: StoredObservation = codec::decode(&v, "observation")?;
-            Ok((
-                field,
-                Observation::new(o.value.into(), codec::from_micros(at)),
-                o.cycle,
-            ))
-        })
+        self.observations
+            .scan_prefix(keys::record(r))
+            .flat_map(|kv| {
+                let entry = (|| {
+                    let (k, v) = kv?;
+                    let (_, rest) = keys::parse_record(&k)?;
+                    let at = codec::from_micros(keys::parse_observations_rest(rest)?);
+                    let o: StoredObservations = codec::decode(&v, "observations")?;
+                    Ok::<_, StoreError>((at, o))
+                })();
+                let items: Vec<Result<(String, Observation, u64), StoreError>> = match entry {
+                    Ok((at, o)) => o
+                        .fields
+                        .into_iter()
+                        .map(|(f, v)| Ok((f, Observation::new(v.into(), at), o.cycle)))
+                        .collect(),
+                    Err(e) => vec![Err(e)],
+                };
+                items
+            })
+    }
+
+    /// Sightings in the observation log (each holds one or more observations).
+    pub fn observation_entries(&self) -> usize {
+        self.observations.len()
     }
 
     /// Marks records dirty (they will be merged at the next merge).

@@ -123,9 +123,15 @@ fn every_differing_sighting_is_logged() {
     assert_eq!(rec.modified_at, Some(t(30)));
     let history: Vec<_> = s.observations_of(&c1).map(Result::unwrap).collect();
     assert_eq!(history.len(), 3);
-    assert_eq!(history[0].0, "firstname");
-    assert_eq!(history[1].1.value, Value::text("Jeanne"));
-    assert_eq!(history[1].2, 3, "the cycle that saw it");
+    assert_eq!(
+        history.iter().map(|h| h.0.as_str()).collect::<Vec<_>>(),
+        ["firstname", "lastname", "firstname"],
+        "time order, then field order within a sighting"
+    );
+    assert_eq!(history[2].1.value, Value::text("Jeanne"));
+    assert_eq!(history[2].1.at, t(30));
+    assert_eq!(history[2].2, 3, "the cycle that saw it");
+    assert_eq!(s.observation_entries(), 2, "one log entry per sighting");
 }
 
 #[test]
@@ -161,7 +167,7 @@ fn a_re_delivered_page_adds_nothing() {
     let before = s.stats();
     let st = s.ingest(2, &page).unwrap();
     assert_eq!(st.observations, 0);
-    assert_eq!(s.stats().observations, before.observations);
+    assert_eq!(s.stats().observation_entries, before.observation_entries);
 }
 
 #[test]
