@@ -43,7 +43,11 @@ fn cases() -> Vec<Case> {
             4 => (pick(1), pick(0), Some(pick(0))),
             5 => (pick(0), pick(2), Some(pick(0))),
             6 => (pick(1), pick(2), Some(pick(3))),
-            _ => (Value::Number((i % 50) as f64), Value::Number((i % 7) as f64), None),
+            _ => (
+                Value::Number((i % 50) as f64),
+                Value::Number((i % 7) as f64),
+                None,
+            ),
         };
         out.push(Case {
             w: Some(Observation::new(w, t((i % 17) as i64))),

@@ -1,1 +1,146 @@
-//! (being written)
+//! The commands of the `fieldsync` binary, one file each. `main.rs` parses the arguments into
+//! these structs and calls `run`; everything a command does is here or below.
+
+pub mod conflicts;
+pub mod history;
+
+use crate::model::{EntityId, RecordKind, RecordRef};
+use crate::store::{Store, StoreError, StoreOptions};
+use chrono::{DateTime, Utc};
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Where the database is, for commands that only need the store.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbArgs {
+    /// The fieldsync database (a directory).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "fieldsync.db",
+        env = "FIELDSYNC_DB"
+    )]
+    pub db: PathBuf,
+}
+
+impl DbArgs {
+    /// Opens the database, refusing to create one where none exists (a typo in --db should
+    /// not look like an empty history).
+    pub fn open_existing(&self) -> Result<Store, CmdError> {
+        if !self.db.exists() {
+            return Err(CmdError::NoDatabase(self.db.clone()));
+        }
+        Ok(Store::open(&self.db, &StoreOptions::default())?)
+    }
+}
+
+/// Errors of the commands themselves (their arguments, their output).
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    #[error(
+        "there is no fieldsync database at {0}; run a sync first, or point --db (or FIELDSYNC_DB) at the right one"
+    )]
+    NoDatabase(PathBuf),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("could not write {path}: {source}")]
+    Output { path: PathBuf, source: io::Error },
+}
+
+/// Parses a time given on the command line: RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC) or
+/// `YYYY-MM-DD` (midnight UTC).
+pub fn parse_time_arg(s: &str) -> Result<DateTime<Utc>, String> {
+    crate::model::parse_datetime(s)
+        .or_else(|| {
+            crate::model::parse_date(s)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|n| n.and_utc())
+        })
+        .ok_or_else(|| {
+            format!("'{s}' is not a time: use 2024-05-01, 2024-05-01 10:00:00 or 2024-05-01T10:00:00+02:00")
+        })
+}
+
+/// Parses a record given as `object:id` (`customercontact:C0001`, `contact:47`).
+pub fn parse_record_arg(s: &str) -> Result<RecordRef, String> {
+    let (object, id) = s.split_once(':').ok_or_else(|| {
+        format!("'{s}' is not a record: write object:id, e.g. customercontact:C0001 or contact:47")
+    })?;
+    let kind: RecordKind = object.parse()?;
+    if id.is_empty() {
+        return Err(format!("'{s}' has no id after the ':'"));
+    }
+    Ok(RecordRef::new(kind, id))
+}
+
+/// Parses an entity id: `E12` or `12`.
+pub fn parse_entity_arg(s: &str) -> Result<EntityId, String> {
+    s.trim()
+        .trim_start_matches(['E', 'e'])
+        .parse()
+        .map(EntityId)
+        .map_err(|_| format!("'{s}' is not an entity id (e.g. E12)"))
+}
+
+/// Standard output, or a file created readable by its owner only (exports hold customer data).
+pub fn output(path: Option<&Path>) -> Result<Box<dyn Write>, CmdError> {
+    match path {
+        None => Ok(Box::new(io::BufWriter::new(io::stdout().lock()))),
+        Some(p) => {
+            let file = private_file(p).map_err(|source| CmdError::Output {
+                path: p.to_path_buf(),
+                source,
+            })?;
+            Ok(Box::new(io::BufWriter::new(file)))
+        }
+    }
+}
+
+/// Creates (or truncates) a file with owner-only permissions.
+pub fn private_file(path: &Path) -> io::Result<File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let file = opts.open(path)?;
+    #[cfg(unix)]
+    {
+        // An existing file keeps its mode on open: tighten it.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_parse_or_say_how_to_write_them() {
+        assert_eq!(
+            parse_record_arg("customercontact:C:1").unwrap(),
+            RecordRef::new(RecordKind::WeavyContact, "C:1")
+        );
+        assert!(parse_record_arg("C0001").unwrap_err().contains("object:id"));
+        assert!(
+            parse_record_arg("table:1")
+                .unwrap_err()
+                .contains("unknown object")
+        );
+        assert_eq!(parse_entity_arg("E12").unwrap(), EntityId(12));
+        assert_eq!(
+            parse_time_arg("2024-05-01").unwrap().to_rfc3339(),
+            "2024-05-01T00:00:00+00:00"
+        );
+        assert!(parse_time_arg("yesterday").is_err());
+    }
+}

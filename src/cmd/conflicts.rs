@@ -1,0 +1,76 @@
+//! `fieldsync conflicts`: the conflict log, filtered, as a table, JSON Lines or CSV.
+
+use super::{CmdError, DbArgs, output, parse_entity_arg, parse_time_arg};
+use crate::audit::{self, Format};
+use crate::model::{ConflictRule, EntityId, EntityKind, RecordKind};
+use crate::store::ConflictFilter;
+use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+
+/// Export the conflict log: every decision where two values met and a rule chose one, and
+/// every identity or write event (duplicates, rejections, re-links).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConflictsArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only entries decided at or after this time (2024-05-01, or RFC 3339).
+    #[arg(long, value_parser = parse_time_arg)]
+    pub from: Option<DateTime<Utc>>,
+    /// Only entries decided before this time.
+    #[arg(long, value_parser = parse_time_arg)]
+    pub to: Option<DateTime<Utc>>,
+    /// Only this object: company, person, or a table (customer, customercontact,
+    /// marketinginbound, contact, company).
+    #[arg(long)]
+    pub object: Option<String>,
+    /// Only this entity (e.g. E12).
+    #[arg(long, value_parser = parse_entity_arg)]
+    pub entity: Option<EntityId>,
+    /// Only this field (its canonical name in the mapping).
+    #[arg(long)]
+    pub field: Option<String>,
+    /// Only this rule (newer_wins, tie_preferred_side, weavy_priority, blank_kept, duplicate,
+    /// rejected_write, email_collision, record_gone, relinked...).
+    #[arg(long, value_parser = |s: &str| s.parse::<ConflictRule>())]
+    pub rule: Option<ConflictRule>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write to this file (created readable by you only) instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(args: &ConflictsArgs) -> Result<u64, CmdError> {
+    let mut filter = ConflictFilter {
+        from: args.from,
+        to: args.to,
+        entity: args.entity,
+        field: args.field.clone(),
+        rule: args.rule,
+        ..Default::default()
+    };
+    if let Some(o) = &args.object {
+        match o.trim().to_ascii_lowercase().as_str() {
+            "person" | "people" => filter.entity_kind = Some(EntityKind::Person),
+            "companies" => filter.entity_kind = Some(EntityKind::Company),
+            other => {
+                // "company" is both the entity kind and Mautic's table: the entity kind is
+                // what a user means.
+                if other == "company" {
+                    filter.entity_kind = Some(EntityKind::Company);
+                } else {
+                    filter.record_kind =
+                        Some(other.parse::<RecordKind>().map_err(CmdError::Usage)?);
+                }
+            }
+        }
+    }
+    let store = args.db.open_existing()?;
+    let mut out = output(args.output.as_deref())?;
+    Ok(audit::export_conflicts(
+        &store,
+        &filter,
+        args.format,
+        &mut out,
+    )?)
+}

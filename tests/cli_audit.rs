@@ -1,0 +1,198 @@
+//! The audit commands (`conflicts`, `history`) run as a user runs them: the built binary on a
+//! database on disk.
+
+use chrono::{TimeZone, Utc};
+use fieldsync::model::{
+    ConflictEntry, ConflictRule, Entity, EntityId, EntityKind, RecordKind, RecordRef, Rule, Side,
+    SideValue, Value,
+};
+use fieldsync::store::{MergeCommit, Sighting, Store, StoreOptions};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn fieldsync(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args(args)
+        .env_remove("FIELDSYNC_DB")
+        .output()
+        .expect("the binary runs")
+}
+
+fn seed(path: &Path) {
+    let s = Store::open(path, &StoreOptions::default()).unwrap();
+    let t = |x: i64| Utc.timestamp_opt(1_700_000_000 + x, 0).unwrap();
+    let w = RecordRef::new(RecordKind::WeavyContact, "C0001");
+    let m = RecordRef::new(RecordKind::MauticContact, "47");
+    for (r, at, v) in [(&w, 10, "Jean"), (&m, 12, "Jeannot")] {
+        s.ingest(
+            1,
+            &[Sighting {
+                record: r.clone(),
+                modified_at: t(at),
+                email: Some("jean@exemple.fr".into()),
+                company_key: None,
+                company_ref: None,
+                fields: vec![("firstname".into(), Value::text(v))],
+            }],
+        )
+        .unwrap();
+    }
+    let mut e = Entity::new(EntityId(1), EntityKind::Person, 1);
+    e.weavy = Some(w.clone());
+    e.mautic = Some(m.clone());
+    let entry = |at: i64, field: &str, rule: Rule| ConflictEntry {
+        at: t(at),
+        cycle: 1,
+        entity: EntityId(1),
+        entity_kind: EntityKind::Person,
+        field: field.into(),
+        rule: ConflictRule::Merge(rule),
+        winner: Some(Side::Mautic),
+        weavy: SideValue {
+            record: Some(w.clone()),
+            value: Value::text("Jean"),
+            at: Some(t(10)),
+        },
+        mautic: SideValue {
+            record: Some(m.clone()),
+            value: Value::text("Jeannot"),
+            at: Some(t(12)),
+        },
+        base: None,
+        note: String::new(),
+    };
+    s.commit(&MergeCommit {
+        entities: vec![e],
+        conflicts: vec![
+            entry(20, "firstname", Rule::NewerWins),
+            entry(30, "lastname", Rule::BlankKept),
+            entry(40, "firstname", Rule::TiePreferredSide),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    s.flush().unwrap();
+}
+
+#[test]
+fn conflicts_export_as_csv_with_a_header_and_one_row_per_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    seed(&db);
+    let out = fieldsync(&["conflicts", "--db", db.to_str().unwrap(), "--format", "csv"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("at,cycle,entity,object,field,rule,winner"),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 4, "header and three entries: {text}");
+
+    let out = fieldsync(&[
+        "conflicts",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "jsonl",
+        "--field",
+        "firstname",
+        "--from",
+        "2023-11-14T22:13:50Z",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rules: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["rule"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(rules, ["tie_preferred_side"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn an_export_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    seed(&db);
+    let file = dir.path().join("conflicts.csv");
+    let out = fieldsync(&[
+        "conflicts",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 4);
+}
+
+#[test]
+fn history_shows_both_sides_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    seed(&db);
+    let out = fieldsync(&[
+        "history",
+        "--db",
+        db.to_str().unwrap(),
+        "customercontact:C0001",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let sides: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        sides,
+        ["weavy", "mautic", "mautic", "mautic", "mautic"],
+        "{text}"
+    );
+    assert!(text.contains("decided: newer_wins, mautic won"), "{text}");
+
+    let out = fieldsync(&["history", "--db", db.to_str().unwrap(), "contact:999"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never seen"));
+}
+
+#[test]
+fn a_second_process_is_told_the_database_is_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    seed(&db);
+    let _held = Store::open(&db, &StoreOptions::default()).unwrap();
+    let out = fieldsync(&["conflicts", "--db", db.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another fieldsync process"), "{err}");
+    assert!(err.contains(db.to_str().unwrap()), "{err}");
+}
+
+#[test]
+fn a_missing_database_is_not_created_by_a_typo() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nope");
+    let out = fieldsync(&["conflicts", "--db", db.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(!db.exists());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no fieldsync database"));
+}
