@@ -76,7 +76,8 @@ impl HttpSettings {
     }
 }
 
-/// Durations in the config as seconds (fractions allowed): `timeout = 60`, `base_backoff = 0.25`.
+/// Durations in the config as seconds (`timeout = 60`, `base_backoff = 0.25`) or as text
+/// like every other duration of the file (`timeout = "1m"`, `base_backoff = "250ms"`).
 mod humantime_secs {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
@@ -85,14 +86,26 @@ mod humantime_secs {
         s.serialize_f64(d.as_secs_f64())
     }
 
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(f64),
+        Text(String),
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let secs = f64::deserialize(d)?;
-        if !(0.0..=86_400.0).contains(&secs) {
-            return Err(serde::de::Error::custom(
-                "a duration in seconds between 0 and 86400",
-            ));
-        }
-        Ok(Duration::from_secs_f64(secs))
+        let d = match Raw::deserialize(d)? {
+            Raw::Secs(secs) if (0.0..=86_400.0).contains(&secs) => Duration::from_secs_f64(secs),
+            Raw::Secs(_) => {
+                return Err(serde::de::Error::custom(
+                    "a duration between 0 and 86400 seconds",
+                ));
+            }
+            Raw::Text(t) => {
+                crate::config::duration_text::parse(&t).map_err(serde::de::Error::custom)?
+            }
+        };
+        Ok(d)
     }
 }
 
