@@ -1,1 +1,0 @@
-//! The Mautic simulator (being written).

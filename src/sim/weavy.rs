@@ -1,1 +1,0 @@
-//! The weavy simulator (being written).
