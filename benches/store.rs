@@ -25,6 +25,7 @@ fn pages() -> Vec<Vec<Sighting>> {
                         modified_at: Utc.timestamp_opt(1_700_000_000 + n as i64, 0).unwrap(),
                         email: Some(format!("contact{n}@example.fr")),
                         company_key: None,
+                        company_name: None,
                         company_ref: None,
                         fields: names
                             .iter()

@@ -910,6 +910,8 @@ pub struct RecordState {
     pub email: Option<String>,
     /// The normalised company key (companies), if any.
     pub company_key: Option<String>,
+    /// The normalised company name (companies), for matching a Mautic contact's company.
+    pub company_name: Option<String>,
     /// The record's company on its own side: a weavy contact's `customer_ID`, a Mautic
     /// contact's primary company id.
     pub company_ref: Option<String>,

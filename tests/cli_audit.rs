@@ -31,6 +31,7 @@ fn seed(path: &Path) {
                 modified_at: t(at),
                 email: Some("jean@exemple.fr".into()),
                 company_key: None,
+                company_name: None,
                 company_ref: None,
                 fields: vec![("firstname".into(), Value::text(v))],
             }],

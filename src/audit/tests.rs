@@ -40,6 +40,7 @@ fn linked_store() -> Store {
         modified_at: t(at),
         email: Some("jean@x.fr".into()),
         company_key: None,
+        company_name: None,
         company_ref: None,
         fields: vec![("firstname".into(), Value::text(v))],
     };

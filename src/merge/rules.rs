@@ -3,8 +3,9 @@
 //! 1. Both sides hold the same value (under the field's comparison): agreement, the base
 //!    becomes that value, no write.
 //! 2. Direction `weavy_wins`: the target is weavy's value; `mautic_wins`: Mautic's.
-//! 3. Direction `both`: a side changed when its value differs from the base (no base yet: both
-//!    changed). Only one changed: it wins, whatever the clocks say. Both changed: the newer
+//! 3. Direction `both`: a side changed when its value differs from the base (no base yet: a
+//!    side changed when it has a value at all, so a record still missing on one side is filled
+//!    in, not fought over). Only one changed: it wins, whatever the clocks say. Both changed: the newer
 //!    change wins; two changes within the tie window go to the preferred side, then (no
 //!    preference) to the byte-wise smaller value, so the outcome never depends on order.
 //! 4. A blank winner never overwrites a non-blank value unless `overwrite_with_blank`.
@@ -12,7 +13,7 @@
 //!    direction allows writing there.
 //!
 //! A missing side (no record there yet, or the field never observed) holds a blank with no
-//! change time: the oldest possible.
+//! change time: the oldest possible, and no change.
 
 use crate::model::{Decision, Direction, FieldPolicy, Observation, Rule, Side, Value};
 use std::cmp::Ordering;
@@ -42,8 +43,12 @@ pub fn decide(
         };
     }
 
-    let w_changed = base.is_none_or(|b| !eq(wv, b));
-    let m_changed = base.is_none_or(|b| !eq(mv, b));
+    let changed = |o: Option<&Observation>, v: &Value| match base {
+        Some(b) => !eq(v, b),
+        None => o.is_some(),
+    };
+    let w_changed = changed(w, wv);
+    let m_changed = changed(m, mv);
 
     // Rules 2 and 3: who wins, and whether a change on the losing side is overruled.
     let (winner, rule, overruled) = match policy.direction {
@@ -271,12 +276,20 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_side_is_an_old_blank() {
+    fn a_missing_side_is_filled_in_not_fought_over() {
         let d = decide(Some(&o("Jean", 10)), None, None, &both());
         assert_eq!(
-            (d.rule, d.winner, d.write),
-            (Rule::NewerWins, Some(Side::Weavy), Some(Side::Mautic))
+            (d.rule, d.winner, d.write, d.conflict),
+            (
+                Rule::OnlyWeavyChanged,
+                Some(Side::Weavy),
+                Some(Side::Mautic),
+                false
+            )
         );
+        // Both present with no base: a real first-sync disagreement.
+        let d = decide(Some(&o("Jean", 10)), Some(&o("Jeannot", 5)), None, &both());
+        assert_eq!((d.rule, d.conflict), (Rule::NewerWins, true));
         let d = decide(None, None, None, &both());
         assert_eq!(d.rule, Rule::Agree);
     }

@@ -7,7 +7,10 @@
 //! on a loopback port and stops it when dropped.
 
 pub mod mautic;
+pub mod pair;
 pub mod weavy;
+
+pub use pair::SimPair;
 
 use axum::Router;
 use axum::body::Body;

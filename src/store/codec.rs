@@ -145,6 +145,7 @@ pub struct StoredRecord {
     pub last_cycle: u64,
     pub email: Option<String>,
     pub company_key: Option<String>,
+    pub company_name: Option<String>,
     pub company_ref: Option<String>,
     pub gone: bool,
     /// Sorted by name.

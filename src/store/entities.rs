@@ -184,6 +184,26 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` pending patches of one table, in entity order, after `after`.
+    pub fn pending_patches_of(
+        &self,
+        kind: RecordKind,
+        after: Option<EntityId>,
+        limit: usize,
+    ) -> Result<Vec<Patch>, StoreError> {
+        use std::ops::Bound;
+        let prefix = [kind.side().code(), kind.code()];
+        let start = match after {
+            Some(id) => Bound::Excluded(keys::outbox(kind, id).to_vec()),
+            None => Bound::Included(prefix.to_vec()),
+        };
+        self.chunk(
+            self.outbox.range::<Vec<u8>, _>((start, Bound::Unbounded)),
+            &prefix,
+            limit,
+        )
+    }
+
     /// The pending patch of a record's slot, if any.
     pub fn pending_patch(
         &self,

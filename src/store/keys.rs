@@ -66,6 +66,25 @@ pub fn parse_observations_rest(rest: &[u8]) -> Result<i64, StoreError> {
     })
 }
 
+/// The company index holds two kinds of entries: by the configured key, and by name.
+pub const COMPANY_KEY: u8 = b'k';
+pub const COMPANY_NAME: u8 = b'n';
+
+/// A company index entry: `[k or n][normalised key][0][record]`.
+pub fn company_index(tag: u8, key: &str, r: &RecordRef) -> Vec<u8> {
+    let mut k = company_index_prefix(tag, key);
+    push_record(&mut k, r);
+    k
+}
+
+pub fn company_index_prefix(tag: u8, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 17);
+    k.push(tag);
+    k.extend_from_slice(key.as_bytes());
+    k.push(0);
+    k
+}
+
 /// An index entry: `[normalised key][0][record]`.
 pub fn index(key: &str, r: &RecordRef) -> Vec<u8> {
     let mut k = index_prefix(key);

@@ -4,7 +4,7 @@
 use super::codec::{self, StoredField, StoredObservations, StoredRecord, StoredValue};
 use super::{Store, StoreError, abort, keys};
 use crate::merge::{self, Fold};
-use crate::model::{Observation, RecordRef, RecordState, Value};
+use crate::model::{Observation, RecordKind, RecordRef, RecordState, Value};
 use chrono::{DateTime, Utc};
 use sled::Transactional;
 use std::collections::HashMap;
@@ -20,6 +20,8 @@ pub struct Sighting {
     pub email: Option<String>,
     /// The normalised company key, for companies.
     pub company_key: Option<String>,
+    /// The normalised company name, for companies.
+    pub company_name: Option<String>,
     /// The record's company on its own side (weavy `customer_ID`, Mautic primary company id).
     pub company_ref: Option<String>,
     /// Canonical field name and value, already read into the mapping's type.
@@ -52,6 +54,7 @@ fn record_state(r: StoredRecord) -> RecordState {
         last_cycle: r.last_cycle,
         email: r.email,
         company_key: r.company_key,
+        company_name: r.company_name,
         company_ref: r.company_ref,
         gone: r.gone,
         fields: r
@@ -141,13 +144,22 @@ impl Store {
             }
             if rec.company_key != s.company_key {
                 if let Some(old) = &rec.company_key {
-                    company.remove(keys::index(old, &s.record));
+                    company.remove(keys::company_index(keys::COMPANY_KEY, old, &s.record));
                 }
                 if let Some(new) = &s.company_key {
-                    company.insert(keys::index(new, &s.record), &[]);
+                    company.insert(keys::company_index(keys::COMPANY_KEY, new, &s.record), &[]);
                 }
                 rec.company_key = s.company_key.clone();
                 changed = true;
+            }
+            if rec.company_name != s.company_name {
+                if let Some(old) = &rec.company_name {
+                    company.remove(keys::company_index(keys::COMPANY_NAME, old, &s.record));
+                }
+                if let Some(new) = &s.company_name {
+                    company.insert(keys::company_index(keys::COMPANY_NAME, new, &s.record), &[]);
+                }
+                rec.company_name = s.company_name.clone();
             }
             if rec.company_ref != s.company_ref {
                 rec.company_ref = s.company_ref.clone();
@@ -205,7 +217,18 @@ impl Store {
 
     /// Companies whose normalised key is `key`.
     pub fn records_by_company_key(&self, key: &str) -> Result<Vec<RecordRef>, StoreError> {
-        scan_index(&self.company_index, key)
+        scan_prefix(
+            &self.company_index,
+            &keys::company_index_prefix(keys::COMPANY_KEY, key),
+        )
+    }
+
+    /// Companies whose normalised name is `name`.
+    pub fn records_by_company_name(&self, name: &str) -> Result<Vec<RecordRef>, StoreError> {
+        scan_prefix(
+            &self.company_index,
+            &keys::company_index_prefix(keys::COMPANY_NAME, name),
+        )
     }
 
     /// Every record of the store, one table after the other (for `sync --full` and reports).
@@ -286,14 +309,50 @@ impl Store {
             .collect()
     }
 
+    /// Up to `limit` dirty records of one table, in key order, after `after` (exclusive).
+    pub fn dirty_page(
+        &self,
+        kind: RecordKind,
+        after: Option<&RecordRef>,
+        limit: usize,
+    ) -> Result<Vec<RecordRef>, StoreError> {
+        use std::ops::Bound;
+        let prefix = [kind.code()];
+        let start = match after {
+            Some(r) => Bound::Excluded(keys::record(r)),
+            None => Bound::Included(prefix.to_vec()),
+        };
+        let mut out = Vec::new();
+        for k in self
+            .dirty
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .keys()
+        {
+            let k = k?;
+            if !k.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            out.push(keys::parse_record(&k)?.0);
+        }
+        Ok(out)
+    }
+
+    /// Whether a record is dirty.
+    pub fn is_dirty(&self, r: &RecordRef) -> Result<bool, StoreError> {
+        Ok(self.dirty.contains_key(keys::record(r))?)
+    }
+
     pub fn dirty_count(&self) -> usize {
         self.dirty.len()
     }
 }
 
 fn scan_index(tree: &sled::Tree, key: &str) -> Result<Vec<RecordRef>, StoreError> {
-    let prefix = keys::index_prefix(key);
-    tree.scan_prefix(&prefix)
+    scan_prefix(tree, &keys::index_prefix(key))
+}
+
+fn scan_prefix(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<RecordRef>, StoreError> {
+    tree.scan_prefix(prefix)
         .keys()
         .map(|k| {
             let k = k?;

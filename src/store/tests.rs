@@ -19,6 +19,7 @@ fn sighting(r: &RecordRef, at: i64, email: &str, fields: &[(&str, &str)]) -> Sig
         modified_at: t(at),
         email: Some(email.to_owned()),
         company_key: None,
+        company_name: None,
         company_ref: None,
         fields: fields
             .iter()

@@ -1,1 +1,167 @@
-//! (being written)
+//! One sync cycle, as `DESIGN.md` ("One sync cycle") lays it out, and the scheduler that
+//! repeats it.
+//!
+//! 1. Read both sides' field lists and check the mapping against them ([`Engine::fields`]).
+//! 2. Pull both sides at once ([`pull`]): every table from its cursor minus the overlap window,
+//!    page by page into the store; a cursor moves only once its pages are durable.
+//! 3. Then, companies first and people second (so that a person's company is linked before
+//!    the person is merged): merge the dirty records ([`merge`]: identity, field decisions,
+//!    patches into the outbox and conflict entries, one transaction per chunk), and apply the
+//!    outbox ([`apply`]: batched, bases set on success, rejections logged).
+//!
+//! A cycle killed at any point resumes at the next start from the dirty set and the outbox;
+//! every step is idempotent, so the end state is the same.
+
+pub mod apply;
+pub mod mapping;
+pub mod merge;
+pub mod pull;
+pub mod report;
+
+pub use report::{CycleReport, PlannedWrite};
+
+use crate::config::{Config, MauticAuthKind, Problem};
+use crate::connector::mautic::{MauticAuth, MauticClient, MauticSettings};
+use crate::connector::weavy::{WeavyClient, WeavySettings};
+use crate::connector::{Connector, ConnectorError, FieldInfo, RequestCounter};
+use crate::model::{EntityKind, RecordKind};
+use crate::store::{Store, StoreError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Why a cycle stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Connector(#[from] ConnectorError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("the mapping does not match the sides' fields ({} problem(s)); nothing was synced:\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Mapping(Vec<Problem>),
+}
+
+/// How to run a cycle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CycleOptions {
+    /// Decide everything, write nothing: the report lists every write it would make.
+    pub dry_run: bool,
+    /// Ignore the cursors: read every record of both sides again.
+    pub full: bool,
+}
+
+/// Reports progress of the long steps (the command line draws bars; tests pass nothing).
+pub trait Progress: Send + Sync {
+    /// A step starts; `total` when known.
+    fn start(&self, _step: &str, _total: Option<u64>) {}
+    fn advance(&self, _step: &str, _n: u64) {}
+    fn finish(&self, _step: &str) {}
+}
+
+/// A [`Progress`] that shows nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// The field lists of both sides, by table, read once per cycle.
+pub type FieldLists = BTreeMap<RecordKind, Vec<FieldInfo>>;
+
+/// The sync engine: the configuration, the store and a client per side.
+pub struct Engine {
+    pub config: Config,
+    pub store: Store,
+    pub weavy: WeavyClient,
+    pub mautic: MauticClient,
+    pub counter: Arc<RequestCounter>,
+}
+
+impl Engine {
+    /// Builds the clients from the configuration (secrets from the environment).
+    pub fn from_config(config: Config, store: Store) -> Result<Engine, SyncError> {
+        let counter = RequestCounter::new();
+        let weavy = WeavyClient::new(
+            WeavySettings {
+                base_url: config.weavy.base_url.clone(),
+                project_code: config.weavy.project_code.clone(),
+                user: config.weavy.user.clone(),
+                password: config.weavy_password()?,
+                time_zone: config.time_zone(),
+                http: config.weavy.http.clone(),
+            },
+            counter.clone(),
+        )?;
+        let auth = match config.mautic.auth {
+            MauticAuthKind::Oauth2 => MauticAuth::OAuth2 {
+                client_id: config.mautic.client_id.clone().unwrap_or_default(),
+                client_secret: config.mautic_secret()?,
+            },
+            MauticAuthKind::Basic => MauticAuth::Basic {
+                user: config.mautic.user.clone().unwrap_or_default(),
+                password: config.mautic_secret()?,
+            },
+        };
+        let mautic = MauticClient::new(
+            MauticSettings {
+                base_url: config.mautic.base_url.clone(),
+                auth,
+                http: config.mautic.http.clone(),
+                page_size: config.mautic.page_size,
+                batch_size: config.mautic.batch_size,
+                null_date_modified_fallback: config.mautic.null_date_modified_fallback,
+            },
+            counter.clone(),
+        )?;
+        Ok(Engine {
+            config,
+            store,
+            weavy,
+            mautic,
+            counter,
+        })
+    }
+
+    /// Both sides' field lists for the tables that sync.
+    pub async fn fields(&self) -> Result<FieldLists, SyncError> {
+        let mut out = FieldLists::new();
+        for kind in self.config.kinds() {
+            let list = match kind.side() {
+                crate::model::Side::Weavy => self.weavy.fields(kind).await?,
+                crate::model::Side::Mautic => self.mautic.fields(kind).await?,
+            };
+            out.insert(kind, list);
+        }
+        Ok(out)
+    }
+
+    /// One cycle.
+    pub async fn cycle(
+        &self,
+        options: CycleOptions,
+        progress: &dyn Progress,
+    ) -> Result<CycleReport, SyncError> {
+        let cycle = self.store.next_cycle()?;
+        let mut report = CycleReport::start(cycle, options.dry_run);
+        let requests_before = self.counter.snapshot();
+
+        let fields = self.fields().await?;
+        let problems = self.config.validate_fields(&fields);
+        if !problems.is_empty() {
+            return Err(SyncError::Mapping(problems));
+        }
+        pull::pull(self, cycle, options, &mut report, progress).await?;
+
+        for phase in [EntityKind::Company, EntityKind::Person] {
+            merge::merge(self, cycle, phase, options.dry_run, &mut report, progress)?;
+            if !options.dry_run {
+                apply::apply(self, cycle, phase, &mut report, progress).await?;
+            }
+        }
+
+        report.finish(&requests_before, &self.counter.snapshot(), &self.store);
+        if !options.dry_run {
+            self.store.put_cycle_report(cycle, &report)?;
+            self.store.flush()?;
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,526 @@
+//! Step 4 of a cycle: drain the outbox of one phase, both sides at once, table by table, in
+//! batches (a Mautic batch call takes up to 200 records; weavy takes one call a record, with
+//! the connector's bounded concurrency).
+//!
+//! - Acknowledged: the patch leaves the outbox and, in the same transaction, the bases become
+//!   the values written (and a created record is linked to its entity). Mautic answers with the
+//!   record as it stored it: a value it did not take (a 0 in a number field, a blank it
+//!   ignored) gets no base and a `rejected_write` entry, so it is not taken for agreement.
+//! - Transient failure (timeout, 5xx, 429 after the HTTP layer's own retries): the patch stays
+//!   for the next cycle.
+//! - Permanent rejection: retried up to `max_patch_attempts` cycles, then dropped and logged.
+//!   One bad record never blocks the others.
+//! - Not found: a Mautic contact is looked up again by e-mail (Mautic may have merged it) and
+//!   re-linked; otherwise the side is marked gone, never written again, never recreated.
+
+use super::mapping::{self, IDCRM, RELATION, WEAVY_COMPANY_FIELD};
+use super::report::CycleReport;
+use super::{Engine, Progress, SyncError};
+use crate::connector::{Connector, ErrorKind, RecordWrite, WriteOutcome};
+use crate::model::{
+    ConflictEntry, ConflictRule, EntityId, EntityKind, Patch, PatchOp, RecordKind, RecordRef, Side,
+    SideValue, Value,
+};
+use chrono::Utc;
+
+/// Patches sent per call (Mautic's batch maximum).
+const BATCH: usize = 200;
+
+/// Applies every pending patch of `phase`.
+pub async fn apply(
+    engine: &Engine,
+    cycle: u64,
+    phase: EntityKind,
+    report: &mut CycleReport,
+    progress: &dyn Progress,
+) -> Result<(), SyncError> {
+    let kinds = |side: Side| -> Vec<RecordKind> {
+        RecordKind::of_side(side)
+            .iter()
+            .copied()
+            .filter(|k| k.entity_kind() == phase)
+            .collect()
+    };
+    let step = format!(
+        "apply {}",
+        if phase == EntityKind::Company {
+            "companies"
+        } else {
+            "people"
+        }
+    );
+    progress.start(&step, Some(engine.store.outbox_len() as u64));
+    let mut wr = CycleReport::default();
+    let mut mr = CycleReport::default();
+    let (weavy_kinds, mautic_kinds) = (kinds(Side::Weavy), kinds(Side::Mautic));
+    let (w, m) = tokio::join!(
+        apply_side(
+            engine,
+            &engine.weavy,
+            &weavy_kinds,
+            cycle,
+            &mut wr,
+            progress,
+            &step
+        ),
+        apply_side(
+            engine,
+            &engine.mautic,
+            &mautic_kinds,
+            cycle,
+            &mut mr,
+            progress,
+            &step
+        ),
+    );
+    report.absorb_apply(wr);
+    report.absorb_apply(mr);
+    progress.finish(&step);
+    w?;
+    m?;
+    Ok(())
+}
+
+async fn apply_side<C: Connector>(
+    engine: &Engine,
+    conn: &C,
+    kinds: &[RecordKind],
+    cycle: u64,
+    report: &mut CycleReport,
+    progress: &dyn Progress,
+    step: &str,
+) -> Result<(), SyncError> {
+    for &kind in kinds {
+        let mut after: Option<EntityId> = None;
+        loop {
+            let patches = engine.store.pending_patches_of(kind, after, BATCH)?;
+            let Some(last) = patches.last() else { break };
+            after = Some(last.entity);
+            let n = patches.len() as u64;
+            let inserts: Vec<Patch> = patches
+                .iter()
+                .filter(|p| p.op == PatchOp::Insert)
+                .cloned()
+                .collect();
+            let updates: Vec<Patch> = patches
+                .into_iter()
+                .filter(|p| p.op == PatchOp::Update)
+                .collect();
+            let mut stop = false;
+            for (op, batch) in [(PatchOp::Insert, inserts), (PatchOp::Update, updates)] {
+                if batch.is_empty() || stop {
+                    continue;
+                }
+                if !send(engine, conn, kind, op, batch, cycle, report).await? {
+                    stop = true;
+                }
+            }
+            progress.advance(step, n);
+            if stop {
+                // The side is unreachable or refuses us: leave the rest for the next cycle.
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A patch ready to send: its record write, and the writes that could not be expressed on
+/// the side (a relation to a company not linked there yet).
+struct Prepared {
+    patch: Patch,
+    write: RecordWrite,
+    /// Mautic: the company to link the contact to once written.
+    link_company: Option<String>,
+    /// Canonical fields actually sent (their bases move on success).
+    sent: Vec<(String, Value)>,
+}
+
+fn prepare(engine: &Engine, kind: RecordKind, patch: Patch) -> Result<Prepared, SyncError> {
+    let config = &engine.config;
+    let mappings = config.mappings(kind);
+    let mut fields = Vec::new();
+    let mut sent = Vec::new();
+    let mut link_company = None;
+    for w in &patch.writes {
+        match w.field.as_str() {
+            RELATION => {
+                // The value is the company's entity: its record on this side.
+                let Some(company) = company_record(engine, &w.new, kind.side())? else {
+                    continue;
+                };
+                match kind.side() {
+                    Side::Weavy => {
+                        fields.push((WEAVY_COMPANY_FIELD.to_owned(), Value::Text(company)))
+                    }
+                    Side::Mautic => link_company = Some(company),
+                }
+                sent.push((w.field.clone(), w.new.clone()));
+            }
+            IDCRM => {
+                fields.push((config.sync.idcrm_field.clone(), w.new.clone()));
+            }
+            name => {
+                let Some(code) = mappings
+                    .iter()
+                    .find(|m| m.name == name)
+                    .and_then(|m| m.code(kind))
+                else {
+                    continue;
+                };
+                fields.push((code.to_owned(), w.new.clone()));
+                sent.push((w.field.clone(), w.new.clone()));
+            }
+        }
+    }
+    let id = match (patch.op.clone(), kind.side()) {
+        (PatchOp::Insert, Side::Mautic) => None,
+        _ => Some(patch.record.id.clone()),
+    };
+    Ok(Prepared {
+        patch,
+        write: RecordWrite { id, fields },
+        link_company,
+        sent,
+    })
+}
+
+/// The id, on `side`, of the company entity named by a relation value (`"E12"`).
+fn company_record(engine: &Engine, value: &Value, side: Side) -> Result<Option<String>, SyncError> {
+    let Some(id) = value
+        .as_text()
+        .and_then(|t| t.strip_prefix('E'))
+        .and_then(|n| n.parse().ok())
+        .map(EntityId)
+    else {
+        return Ok(None);
+    };
+    Ok(engine
+        .store
+        .entity(id)?
+        .and_then(|e| e.record(side).cloned())
+        .map(|r| r.id))
+}
+
+/// Sends one batch; returns false when the side could not be reached at all (stop this side).
+async fn send<C: Connector>(
+    engine: &Engine,
+    conn: &C,
+    kind: RecordKind,
+    op: PatchOp,
+    batch: Vec<Patch>,
+    cycle: u64,
+    report: &mut CycleReport,
+) -> Result<bool, SyncError> {
+    let mut prepared = Vec::with_capacity(batch.len());
+    for p in batch {
+        let mut p = prepare(engine, kind, p)?;
+        if kind == RecordKind::MauticContact && op == PatchOp::Update {
+            guard_email_live(engine, &mut p, report).await?;
+        }
+        if p.write.fields.is_empty() && p.link_company.is_none() {
+            // Nothing left to send (a relation not resolvable yet, a refused e-mail).
+            engine.store.patch_done(&p.patch, None, &[])?;
+            continue;
+        }
+        prepared.push(p);
+    }
+    if prepared.is_empty() {
+        return Ok(true);
+    }
+    let items: Vec<RecordWrite> = prepared.iter().map(|p| p.write.clone()).collect();
+    let result = match op {
+        PatchOp::Insert => conn.insert(kind, items).await,
+        PatchOp::Update => conn.update(kind, items).await,
+    };
+    let outcomes = match result {
+        Ok(o) => o,
+        Err(e) => {
+            report.error(format!("{} {kind}: {e}", op_name(&op)));
+            return Ok(!matches!(
+                e.kind,
+                ErrorKind::Auth { .. } | ErrorKind::MissingRight { .. }
+            ) && e.is_transient());
+        }
+    };
+    for (p, outcome) in prepared.into_iter().zip(outcomes) {
+        match outcome {
+            WriteOutcome::Done { id, record } => {
+                done(engine, kind, &op, p, id, record, cycle, report).await?;
+            }
+            WriteOutcome::Failed(e) => {
+                report.error(format!("{e} (will retry)"));
+            }
+            WriteOutcome::Rejected(e) => {
+                rejected(engine, kind, p.patch, e, report).await?;
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn op_name(op: &PatchOp) -> &'static str {
+    match op {
+        PatchOp::Insert => "insert",
+        PatchOp::Update => "update",
+    }
+}
+
+fn event(patch: &Patch, rule: ConflictRule, field: &str, note: String) -> ConflictEntry {
+    let record = (!patch.record.id.is_empty()).then(|| patch.record.clone());
+    let sv = |side: Side| SideValue {
+        record: record.clone().filter(|r| r.side() == side),
+        value: Value::Blank,
+        at: None,
+    };
+    ConflictEntry {
+        at: Utc::now(),
+        cycle: patch.cycle,
+        entity: patch.entity,
+        entity_kind: patch.record.kind.entity_kind(),
+        field: field.to_owned(),
+        rule,
+        winner: None,
+        weavy: sv(Side::Weavy),
+        mautic: sv(Side::Mautic),
+        base: None,
+        note,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn done(
+    engine: &Engine,
+    kind: RecordKind,
+    op: &PatchOp,
+    p: Prepared,
+    id: String,
+    record: Option<crate::connector::RemoteRecord>,
+    cycle: u64,
+    report: &mut CycleReport,
+) -> Result<(), SyncError> {
+    let mut bases = p.sent.clone();
+    // Mautic answers with what it stored: a value it did not take is no agreement.
+    if let Some(rec) = &record {
+        let mut refused = Vec::new();
+        bases.retain(|(field, value)| {
+            if field == RELATION {
+                return true;
+            }
+            let Some(m) = engine
+                .config
+                .mappings(kind)
+                .iter()
+                .find(|m| &m.name == field)
+            else {
+                return true;
+            };
+            let Some(code) = m.code(kind) else {
+                return true;
+            };
+            let stored = rec
+                .get(code)
+                .clone()
+                .coerce(m.field_type)
+                .unwrap_or(Value::Blank);
+            if m.policy(&engine.config.sync).compare.eq(&stored, value) {
+                true
+            } else {
+                refused.push((field.clone(), value.clone(), stored));
+                false
+            }
+        });
+        for (field, wanted, kept) in refused {
+            report.rejected += 1;
+            let why = if matches!(wanted, Value::Number(n) if n == 0.0) {
+                "Mautic's API cannot set a number field to 0"
+            } else if wanted.is_blank() {
+                "Mautic ignored the blank"
+            } else {
+                "Mautic stored another value"
+            };
+            let mut entry = event(
+                &p.patch,
+                ConflictRule::RejectedWrite,
+                &field,
+                format!("Mautic kept {kept} instead of {wanted}: {why}"),
+            );
+            entry.mautic.value = kept;
+            entry.weavy.value = wanted;
+            engine.store.append_conflicts(&[entry])?;
+            report.conflicts += 1;
+        }
+    }
+    if let Some(company) = &p.link_company {
+        if let Err(e) = engine.mautic.link_company(company, &id).await {
+            report.error(format!(
+                "link Mautic contact {id} to company {company}: {e} (will retry)"
+            ));
+            bases.retain(|(f, _)| f != RELATION);
+        }
+    }
+    let new_record = (*op == PatchOp::Insert).then(|| RecordRef::new(kind, id.clone()));
+    engine
+        .store
+        .patch_done(&p.patch, new_record.as_ref(), &bases)?;
+    match op {
+        PatchOp::Insert => report.inserted(kind.api_name()),
+        PatchOp::Update => report.updated(kind.api_name()),
+    }
+    // What the side returned is a sighting like any other: the store knows the new record now.
+    if let Some(rec) = record
+        && let Some(s) = mapping::sighting(&engine.config, &rec, report)
+    {
+        engine.store.ingest(cycle, &[s])?;
+    }
+    Ok(())
+}
+
+async fn rejected(
+    engine: &Engine,
+    kind: RecordKind,
+    patch: Patch,
+    e: crate::connector::ConnectorError,
+    report: &mut CycleReport,
+) -> Result<(), SyncError> {
+    match &e.kind {
+        ErrorKind::NotFound if patch.op == PatchOp::Update => {
+            not_found(engine, kind, patch, report).await
+        }
+        ErrorKind::MissingRight { .. } | ErrorKind::Auth { .. } => {
+            // Every record of the table fails the same way until the user fixes the right:
+            // keep the patches, say it once.
+            if !report.errors.iter().any(|x| x == &e.to_string()) {
+                report.error(e.to_string());
+            }
+            Ok(())
+        }
+        _ => {
+            let attempts = patch.attempts + 1;
+            if attempts >= engine.config.sync.max_patch_attempts {
+                report.rejected += 1;
+                report.conflicts += 1;
+                let entry = event(
+                    &patch,
+                    ConflictRule::RejectedWrite,
+                    &patch
+                        .writes
+                        .iter()
+                        .map(|w| w.field.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    format!("{} refused after {attempts} attempts, given up: {e}", kind),
+                );
+                engine.store.patch_dropped(&patch, &[entry])?;
+            } else {
+                report.error(format!("{e} (attempt {attempts}, will retry)"));
+                engine.store.patch_retry(&patch)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A linked record answered 404. A Mautic contact may have been merged into another: look it
+/// up by e-mail and re-link; otherwise the side is gone.
+async fn not_found(
+    engine: &Engine,
+    kind: RecordKind,
+    patch: Patch,
+    report: &mut CycleReport,
+) -> Result<(), SyncError> {
+    let store = &engine.store;
+    let email = store.record(&patch.record)?.and_then(|s| s.email);
+    if kind == RecordKind::MauticContact
+        && let Some(email) = &email
+    {
+        let found = engine.mautic.find_by(kind, "email", email).await?;
+        let survivor = found
+            .iter()
+            .find(|r| r.id != patch.record.id && !r.anonymous);
+        if let Some(survivor) = survivor
+            && let Some(mut entity) = store.entity(patch.entity)?
+        {
+            let new = RecordRef::new(kind, survivor.id.clone());
+            let note = format!(
+                "Mautic contact {} is gone (merged): re-linked to contact {} with the same e-mail",
+                patch.record.id, new.id
+            );
+            entity.mautic = Some(new.clone());
+            store.commit(&crate::store::MergeCommit {
+                entities: vec![entity],
+                unlinked: vec![patch.record.clone()],
+                ..Default::default()
+            })?;
+            if let Some(s) = mapping::sighting(&engine.config, survivor, report) {
+                store.ingest(patch.cycle, &[s])?;
+            }
+            store.patch_dropped(&patch, &[event(&patch, ConflictRule::Relinked, "", note)])?;
+            report.relinked += 1;
+            report.conflicts += 1;
+            return Ok(());
+        }
+    }
+    store.mark_gone(&patch.record)?;
+    report.gone += 1;
+    report.conflicts += 1;
+    let note = format!(
+        "{} {} answered 404 (deleted): fieldsync stops writing to it and never recreates it",
+        kind, patch.record.id
+    );
+    store.patch_dropped(&patch, &[event(&patch, ConflictRule::RecordGone, "", note)])?;
+    Ok(())
+}
+
+/// Before an e-mail reaches a Mautic contact, ask Mautic whether another contact holds it
+/// (the store may not have seen that contact yet).
+async fn guard_email_live(
+    engine: &Engine,
+    p: &mut Prepared,
+    report: &mut CycleReport,
+) -> Result<(), SyncError> {
+    let Some(code) = engine
+        .config
+        .person_fields
+        .iter()
+        .find(|m| m.name == "email")
+        .and_then(|m| m.code(RecordKind::MauticContact))
+    else {
+        return Ok(());
+    };
+    let Some(email) = p
+        .write
+        .fields
+        .iter()
+        .find(|(c, _)| c == code)
+        .and_then(|(_, v)| v.as_text().map(str::to_owned))
+    else {
+        return Ok(());
+    };
+    let holders = engine
+        .mautic
+        .find_by(RecordKind::MauticContact, code, email.trim())
+        .await?;
+    let others: Vec<&str> = holders
+        .iter()
+        .filter(|r| r.id != p.patch.record.id)
+        .map(|r| r.id.as_str())
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    report.collisions += 1;
+    report.conflicts += 1;
+    let note = format!(
+        "e-mail '{}' not written to Mautic contact {}: contact {} already holds it (Mautic would merge the two and delete one)",
+        email.trim(),
+        p.patch.record.id,
+        others.join(", ")
+    );
+    let mut entry = event(&p.patch, ConflictRule::EmailCollision, "email", note);
+    entry.weavy.value = Value::text(email);
+    engine.store.append_conflicts(&[entry])?;
+    p.write.fields.retain(|(c, _)| c != code);
+    p.sent.retain(|(f, _)| f != "email");
+    Ok(())
+}

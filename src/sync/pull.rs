@@ -1,0 +1,114 @@
+//! Step 2 of a cycle: page through both sides at once, every table from its cursor minus the
+//! overlap window, into the store.
+//!
+//! A table's cursor moves only after its pages are durable, and it moves to the side's own
+//! clock at the time the pull started (the `Date` of the first page), never to fieldsync's:
+//! clocks that disagree cannot make a pull skip an edit. If either side's pull fails, the cycle
+//! stops before merging: merging against a side that was only half read could route a contact
+//! to a duplicate insert.
+
+use super::report::CycleReport;
+use super::{CycleOptions, Engine, Progress, SyncError, mapping};
+use crate::connector::{Connector, Pager};
+use crate::model::{RecordKind, Side};
+use chrono::{DateTime, Utc};
+
+/// Pulls every table that syncs, both sides concurrently.
+pub async fn pull(
+    engine: &Engine,
+    cycle: u64,
+    options: CycleOptions,
+    report: &mut CycleReport,
+    progress: &dyn Progress,
+) -> Result<(), SyncError> {
+    let kinds = engine.config.kinds();
+    let of = |side: Side| -> Vec<RecordKind> {
+        kinds.iter().copied().filter(|k| k.side() == side).collect()
+    };
+    let (weavy_kinds, mautic_kinds) = (of(Side::Weavy), of(Side::Mautic));
+    let mut weavy_report = CycleReport::default();
+    let mut mautic_report = CycleReport::default();
+    let (w, m) = tokio::join!(
+        pull_side(
+            engine,
+            &engine.weavy,
+            &weavy_kinds,
+            cycle,
+            options,
+            &mut weavy_report,
+            progress
+        ),
+        pull_side(
+            engine,
+            &engine.mautic,
+            &mautic_kinds,
+            cycle,
+            options,
+            &mut mautic_report,
+            progress
+        ),
+    );
+    report.absorb_pull(weavy_report);
+    report.absorb_pull(mautic_report);
+    w?;
+    m?;
+    Ok(())
+}
+
+async fn pull_side<C: Connector>(
+    engine: &Engine,
+    conn: &C,
+    kinds: &[RecordKind],
+    cycle: u64,
+    options: CycleOptions,
+    report: &mut CycleReport,
+    progress: &dyn Progress,
+) -> Result<(), SyncError> {
+    for &kind in kinds {
+        pull_table(engine, conn, kind, cycle, options, report, progress).await?;
+    }
+    Ok(())
+}
+
+async fn pull_table<C: Connector>(
+    engine: &Engine,
+    conn: &C,
+    kind: RecordKind,
+    cycle: u64,
+    options: CycleOptions,
+    report: &mut CycleReport,
+    progress: &dyn Progress,
+) -> Result<(), SyncError> {
+    let overlap = chrono::Duration::from_std(engine.config.sync.overlap_window)
+        .unwrap_or(chrono::Duration::zero());
+    let since = if options.full {
+        None
+    } else {
+        engine.store.cursor(kind)?.map(|c| c - overlap)
+    };
+    let step = format!("pull {kind}");
+    progress.start(&step, None);
+    tracing::debug!(%kind, ?since, "pulling");
+    let mut pager = conn.changed_since(kind, since);
+    let mut newest: Option<DateTime<Utc>> = None;
+    while let Some(page) = pager.next_page().await? {
+        *report.pulled.entry(kind.api_name().to_owned()).or_default() += page.len() as u64;
+        let sightings: Vec<_> = page
+            .iter()
+            .filter_map(|r| {
+                newest = newest.max(Some(r.modified_at));
+                mapping::sighting(&engine.config, r, report)
+            })
+            .collect();
+        let stats = engine.store.ingest(cycle, &sightings)?;
+        report.observations += stats.observations as u64;
+        progress.advance(&step, page.len() as u64);
+    }
+    engine.store.flush()?;
+    // The side's clock when the pull began; without a Date header, the newest change seen.
+    if let Some(cursor) = pager.server_time().or(newest) {
+        engine.store.set_cursor(kind, cursor)?;
+    }
+    progress.finish(&step);
+    Ok(())
+}
