@@ -291,7 +291,7 @@ pub fn default_person_fields() -> Vec<FieldMapping> {
     email.ignore_case = true;
     let mut npai = FieldMapping::new("npai", "bouncedEmailDetected", DNC_BOUNCED);
     npai.direction = Direction::MauticWins;
-    npai.field_type = FieldType::Date;
+    npai.field_type = FieldType::DateTime;
     npai.entrant = Some("-".into());
     vec![
         email,

@@ -1195,7 +1195,16 @@ pub fn value_to_json(v: &Value, ty: Option<FieldType>, tz: Tz) -> Json {
             _ => Json::Bool(*b),
         },
         Value::Date(d) => match ty {
-            Some(FieldType::DateTime) => Json::String(d.format("%Y-%m-%dT00:00:00").to_string()),
+            // A calendar date in a date-time field: midnight UTC (how the model reads a date as
+            // an instant), written in the project's zone, so it reads back as the same date.
+            Some(FieldType::DateTime) => {
+                let utc = d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+                Json::String(
+                    utc.with_timezone(&tz)
+                        .format("%Y-%m-%dT%H:%M:%S")
+                        .to_string(),
+                )
+            }
             _ => Json::String(d.format("%Y-%m-%d").to_string()),
         },
         Value::DateTime(t) => {
@@ -1474,5 +1483,26 @@ mod tests {
             Duration::from_secs(30)
         );
         assert_eq!(renew_after(Duration::ZERO), Duration::ZERO);
+    }
+}
+
+#[cfg(test)]
+mod date_round_trip {
+    use super::*;
+
+    /// A calendar date written into a weavy date-time field reads back as the same date, in a
+    /// zone ahead of UTC (Paris) and behind it (Montreal).
+    #[test]
+    fn a_date_in_a_datetime_field_keeps_its_day() {
+        for tz in [chrono_tz::Europe::Paris, chrono_tz::America::Montreal] {
+            let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+            let json = value_to_json(&Value::Date(day), Some(FieldType::DateTime), tz);
+            let back = parse_value(&json, Some(FieldType::DateTime), tz);
+            assert_eq!(
+                back.coerce(FieldType::Date).unwrap(),
+                Value::Date(day),
+                "{tz}: {json}"
+            );
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! the middleware that applies them, request counters, and [`SimServer`], which serves a router
 //! on a loopback port and stops it when dropped.
 
+pub mod dataset;
 pub mod mautic;
 pub mod pair;
 pub mod weavy;

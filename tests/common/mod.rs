@@ -1,0 +1,159 @@
+//! What the end-to-end tests share: both simulators, a config and database in a temporary
+//! folder, the engine, and checks that read the simulators directly (not fieldsync's store).
+#![allow(dead_code)]
+
+use fieldsync::sim::SimPair;
+use fieldsync::sim::dataset::{DatasetSpec, Loaded, Plan};
+use fieldsync::store::{Store, StoreOptions};
+use fieldsync::sync::{CycleOptions, CycleReport, Engine, NoProgress};
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+
+pub struct Harness {
+    pub pair: SimPair,
+    pub dir: tempfile::TempDir,
+    pub extra: String,
+    pub engine: Option<Engine>,
+}
+
+impl Harness {
+    /// Both simulators, empty; `extra` is appended to the config.
+    pub async fn new(extra: &str) -> Harness {
+        let pair = SimPair::start(11).await.unwrap();
+        let mut h = Harness {
+            pair,
+            dir: tempfile::tempdir().unwrap(),
+            extra: extra.to_owned(),
+            engine: None,
+        };
+        h.open();
+        h
+    }
+
+    /// Both simulators loaded with a planned data set.
+    pub async fn with_plan(spec: DatasetSpec, extra: &str) -> (Harness, Plan, Loaded) {
+        let plan = Plan::new(spec);
+        let extra = format!("{extra}\n{}", plan.person_fields_toml());
+        let h = Harness::new(&extra).await;
+        let loaded = plan.load(&h.pair);
+        (h, plan, loaded)
+    }
+
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("db")
+    }
+
+    pub fn config_toml(&self) -> String {
+        self.pair.config_toml(&self.db_path(), &self.extra)
+    }
+
+    /// (Re)opens the store and builds the engine.
+    pub fn open(&mut self) {
+        self.engine = None;
+        let config = fieldsync::config::Config::parse(&self.config_toml()).unwrap();
+        let store = Store::open(&config.store.path, &StoreOptions::default()).unwrap();
+        self.engine = Some(Engine::from_config(config, store).unwrap());
+    }
+
+    pub fn engine(&self) -> &Engine {
+        self.engine.as_ref().unwrap()
+    }
+
+    /// One cycle that must not report errors.
+    pub async fn cycle(&self) -> CycleReport {
+        let r = self.try_cycle(CycleOptions::default()).await;
+        assert!(
+            r.errors.is_empty(),
+            "cycle {} errors: {:#?}",
+            r.cycle,
+            r.errors
+        );
+        r
+    }
+
+    pub async fn try_cycle(&self, options: CycleOptions) -> CycleReport {
+        self.engine()
+            .cycle(options, &NoProgress)
+            .await
+            .expect("the cycle runs")
+    }
+}
+
+/// A value as both sides are compared: trimmed text, numbers and booleans as text.
+pub fn text(v: Option<&Json>) -> String {
+    match v {
+        None | Some(Json::Null) => String::new(),
+        Some(Json::String(s)) => s.trim().to_owned(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Every weavy person (Contact or Entrant) by lower-cased e-mail, with its table.
+pub fn weavy_people(pair: &SimPair) -> BTreeMap<String, Vec<(String, BTreeMap<String, Json>)>> {
+    let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for table in ["customercontact", "marketinginbound"] {
+        for r in pair.weavy.records(table) {
+            let e = text(r.get("email")).to_lowercase();
+            if !e.is_empty() {
+                out.entry(e).or_default().push((table.to_owned(), r));
+            }
+        }
+    }
+    out
+}
+
+/// The person fields compared: (weavy field, Mautic alias).
+pub const PERSON_FIELDS: &[(&str, &str)] = &[
+    ("firstName", "firstname"),
+    ("lastName", "lastname"),
+    ("phoneNumber", "phone"),
+];
+
+/// Checks that every person with an e-mail on either side exists on the other with the same
+/// mapped values, and that no e-mail was created twice. Returns how many pairs were compared.
+pub fn assert_people_agree(pair: &SimPair) -> usize {
+    let weavy = weavy_people(pair);
+    let mut compared = 0;
+    for c in pair.mautic.contacts() {
+        if c.anonymous {
+            continue;
+        }
+        let email = text(c.fields.get("email")).to_lowercase();
+        if email.is_empty() {
+            continue;
+        }
+        let records = weavy
+            .get(&email)
+            .unwrap_or_else(|| panic!("Mautic contact {email} has no weavy record"));
+        // Among duplicates, at least one (the one synced) agrees fully.
+        let agrees = records.iter().any(|(_, r)| {
+            PERSON_FIELDS
+                .iter()
+                .all(|(w, m)| text(r.get(*w)) == text(c.fields.get(*m)))
+        });
+        assert!(
+            agrees,
+            "{email}: no weavy record agrees with Mautic {:?} / {:?}",
+            c.fields, records
+        );
+        compared += 1;
+    }
+    for (email, records) in &weavy {
+        let n = pair.mautic.contacts_with_email(email).len();
+        assert_eq!(
+            n,
+            1,
+            "weavy {email} ({} records) has {n} Mautic contacts",
+            records.len()
+        );
+    }
+    for (email, n) in pair.mautic.created_per_email() {
+        assert!(n <= 1, "Mautic contact {email} created {n} times");
+    }
+    for table in ["customercontact", "marketinginbound", "customer"] {
+        for (email, n) in pair.weavy.inserted_per_email(table) {
+            assert!(n <= 1, "weavy {table} {email} inserted {n} times");
+        }
+    }
+    compared
+}
