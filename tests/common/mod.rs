@@ -88,8 +88,11 @@ pub fn text(v: Option<&Json>) -> String {
     }
 }
 
+/// A weavy record: its table and its fields.
+pub type WeavyRecord = (String, BTreeMap<String, Json>);
+
 /// Every weavy person (Contact or Entrant) by lower-cased e-mail, with its table.
-pub fn weavy_people(pair: &SimPair) -> BTreeMap<String, Vec<(String, BTreeMap<String, Json>)>> {
+pub fn weavy_people(pair: &SimPair) -> BTreeMap<String, Vec<WeavyRecord>> {
     let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
     for table in ["customercontact", "marketinginbound"] {
         for r in pair.weavy.records(table) {
