@@ -2,11 +2,10 @@
 //! argument, so the same inputs always give the same decision.
 //!
 //! - [`state`]: a side's current value of a field, folded from its observations. The fold is a
-//!   last-writer-wins register (the observation with the latest change time, then the
-//!   byte-wise larger value), so it is commutative, associative and idempotent: observations
-//!   can arrive in any order, or twice, and the state is the same. Which sightings are
-//!   observations (those whose value differs from the current one) is decided by the store,
-//!   which sees a record's sightings in pull order.
+//!   last-writer-wins register over (change time, arrival sequence), so it is commutative,
+//!   associative and idempotent: observations can arrive in any order, or twice, and the state
+//!   is the same. Which sightings are observations (those whose value differs from the current
+//!   one) is decided by the store, which stamps them in arrival order.
 //! - [`rules`]: [`decide`] for one (entity, field): agreement, direction, three-way change
 //!   detection against the base, newest change, tie window, preferred side, byte order, and the
 //!   blank rule. It returns which side wins and which side is written, never a copy of a value.
@@ -39,4 +38,4 @@ mod properties;
 
 pub use conflict::conflict_entry;
 pub use rules::decide;
-pub use state::{Fold, is_change, join, observe};
+pub use state::{Fold, Stamped, is_change, join, observe};

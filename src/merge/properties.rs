@@ -2,7 +2,7 @@
 //! property is its own test; the table in `merge/mod.rs` names them.
 
 use super::conflict::DecisionContext;
-use super::state::{join, observe};
+use super::state::{Stamped, join, observe};
 use super::{conflict_entry, decide};
 use crate::model::{
     Compare, Decision, Direction, EntityId, EntityKind, FieldPolicy, Observation, Rule, Side, Value,
@@ -33,6 +33,17 @@ fn time() -> impl Strategy<Value = DateTime<Utc>> {
 
 fn observation() -> impl Strategy<Value = Observation> {
     (value(), time()).prop_map(|(v, t)| Observation::new(v, t))
+}
+
+/// Observations stamped in the order generated (each sequence number unique), as the store
+/// stamps sightings in arrival order.
+fn stamped_observations() -> impl Strategy<Value = Vec<Stamped>> {
+    prop::collection::vec(observation(), 0..12).prop_map(|v| {
+        v.into_iter()
+            .enumerate()
+            .map(|(i, o)| Stamped::new(o, i as u64))
+            .collect()
+    })
 }
 
 fn side() -> impl Strategy<Value = Side> {
@@ -169,22 +180,22 @@ proptest! {
 
     #[test]
     fn observation_order_does_not_matter(
-        (ws, shuffled_w) in prop::collection::vec(observation(), 0..8)
+        (ws, shuffled_w) in stamped_observations()
             .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle())),
-        (ms, shuffled_m) in prop::collection::vec(observation(), 0..8)
+        (ms, shuffled_m) in stamped_observations()
             .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle())),
         repeat in 0usize..3,
         base in proptest::option::of(value()),
         policy in policy(),
     ) {
-        let fold = |obs: &[Observation], times: usize| {
+        let fold = |obs: &[Stamped], times: usize| {
             let mut s = None;
             for _ in 0..=times {
                 for o in obs {
                     join(&mut s, o.clone());
                 }
             }
-            s
+            s.map(|s: Stamped| s.obs)
         };
         let (w1, m1) = (fold(&ws, 0), fold(&ms, 0));
         let (w2, m2) = (fold(&shuffled_w, repeat), fold(&shuffled_m, repeat));
@@ -277,17 +288,17 @@ proptest! {
     }
 
     #[test]
-    fn observations_are_never_dropped(sightings in prop::collection::vec(observation(), 0..12)) {
+    fn observations_are_never_dropped(sightings in stamped_observations()) {
         // Every sighting is logged, or is the current value at the moment it arrives.
-        let mut state = None;
+        let mut state: Option<Stamped> = None;
         let mut logged = Vec::new();
         for s in sightings {
             let before = state.clone();
             if observe(&mut state, s.clone()).is_logged() {
                 logged.push(s);
             } else {
-                let cur: &Observation = before.as_ref().expect("a Same needs a state");
-                prop_assert_eq!(&cur.value, &s.value);
+                let cur = &before.as_ref().expect("a Same needs a state").obs;
+                prop_assert_eq!(&cur.value, &s.obs.value);
             }
         }
         // And the state is the join of what was logged.

@@ -3,9 +3,10 @@
 //! 1. Both sides hold the same value (under the field's comparison): agreement, the base
 //!    becomes that value, no write.
 //! 2. Direction `weavy_wins`: the target is weavy's value; `mautic_wins`: Mautic's.
-//! 3. Direction `both`: a side changed when its value differs from the base (no base yet: a
-//!    side changed when it has a value at all, so a record still missing on one side is filled
-//!    in, not fought over). Only one changed: it wins, whatever the clocks say. Both changed: the newer
+//! 3. Direction `both`: a side changed when its value differs from the base. No base yet (the
+//!    sides never agreed) counts as a blank base: a side changed when it holds a value, so a
+//!    value meeting an empty field or a record still missing on the other side is copied over,
+//!    not fought over. Only one changed: it wins, whatever the clocks say. Both changed: the newer
 //!    change wins; two changes within the tie window go to the preferred side, then (no
 //!    preference) to the byte-wise smaller value, so the outcome never depends on order.
 //! 4. A blank winner never overwrites a non-blank value unless `overwrite_with_blank`.
@@ -43,12 +44,9 @@ pub fn decide(
         };
     }
 
-    let changed = |o: Option<&Observation>, v: &Value| match base {
-        Some(b) => !eq(v, b),
-        None => o.is_some(),
-    };
-    let w_changed = changed(w, wv);
-    let m_changed = changed(m, mv);
+    let base_value = base.unwrap_or(&BLANK);
+    let w_changed = !eq(wv, base_value);
+    let m_changed = !eq(mv, base_value);
 
     // Rules 2 and 3: who wins, and whether a change on the losing side is overruled.
     let (winner, rule, overruled) = match policy.direction {
@@ -290,6 +288,12 @@ mod tests {
         // Both present with no base: a real first-sync disagreement.
         let d = decide(Some(&o("Jean", 10)), Some(&o("Jeannot", 5)), None, &both());
         assert_eq!((d.rule, d.conflict), (Rule::NewerWins, true));
+        // An empty field is no value: the other side's value fills it, even on a tie.
+        let d = decide(Some(&o("", 10)), Some(&o("+33 1", 10)), None, &both());
+        assert_eq!(
+            (d.rule, d.write, d.conflict),
+            (Rule::OnlyMauticChanged, Some(Side::Weavy), false)
+        );
         let d = decide(None, None, None, &both());
         assert_eq!(d.rule, Rule::Agree);
     }

@@ -1,9 +1,14 @@
 //! A side's current value of one field of one record, folded from its observations.
 //!
-//! The fold is a last-writer-wins register: the observation with the latest change time wins,
-//! and between two observations with the same time, the byte-wise larger value (an arbitrary
-//! but fixed choice, so the fold does not depend on arrival order). It is a join: commutative,
-//! associative, idempotent.
+//! Each observation carries a stamp: the time the side says the record changed, then a sequence
+//! number the store gives every sighting in the order it arrives. The fold is a
+//! last-writer-wins register over that stamp: it is a join (commutative, associative,
+//! idempotent), so the same observations in any order, or twice, give the same state.
+//!
+//! Why a sequence and not only the time: sides stamp to the second, and the same record is
+//! often seen twice in one second (a user's edit, then fieldsync's own write echoed back). Of
+//! two sightings of one record in the same second, the later one is its state; the sequence
+//! says which is later.
 //!
 //! What counts as an observation is decided before the fold, by the store: a sighting whose
 //! value equals the record's current value is not one (the record changed for another reason:
@@ -12,6 +17,20 @@
 
 use crate::model::{Compare, Observation};
 use std::cmp::Ordering;
+
+/// An observation with its arrival sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stamped {
+    pub obs: Observation,
+    /// Unique and increasing in arrival order (the store's sighting sequence).
+    pub seq: u64,
+}
+
+impl Stamped {
+    pub fn new(obs: Observation, seq: u64) -> Self {
+        Stamped { obs, seq }
+    }
+}
 
 /// What folding an observation did to the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,23 +52,21 @@ impl Fold {
     }
 }
 
-/// The order of the register: change time, then value bytes.
-pub fn cmp_observations(a: &Observation, b: &Observation) -> Ordering {
-    a.at.cmp(&b.at).then_with(|| a.value.cmp_bytes(&b.value))
+/// The order of the register: change time, then arrival.
+pub fn cmp_stamps(a: &Stamped, b: &Stamped) -> Ordering {
+    a.obs.at.cmp(&b.obs.at).then(a.seq.cmp(&b.seq))
 }
 
-/// The join of the register: the state becomes the greater of itself and `obs` under
-/// [`cmp_observations`]. Commutative, associative, idempotent: any order of the same
-/// observations gives the same state.
-pub fn join(state: &mut Option<Observation>, obs: Observation) -> Fold {
+/// The join of the register: the state becomes the later of itself and `s`.
+pub fn join(state: &mut Option<Stamped>, s: Stamped) -> Fold {
     match state {
         None => {
-            *state = Some(obs);
+            *state = Some(s);
             Fold::First
         }
         Some(current) => {
-            if cmp_observations(&obs, current) == Ordering::Greater {
-                *current = obs;
+            if cmp_stamps(&s, current) == Ordering::Greater {
+                *current = s;
                 Fold::Replaced
             } else {
                 Fold::Stale
@@ -60,20 +77,20 @@ pub fn join(state: &mut Option<Observation>, obs: Observation) -> Fold {
 
 /// Whether a sighting is an observation: its value differs (exactly: the log keeps raw values,
 /// `" Jean"` and `"Jean"` are two observations) from the current one.
-pub fn is_change(state: &Option<Observation>, sighting: &Observation) -> bool {
+pub fn is_change(state: &Option<Stamped>, sighting: &Observation) -> bool {
     match state {
         None => true,
         Some(current) => {
-            !(Compare::EXACT.eq(&current.value, &sighting.value)
-                && current.value.cmp_bytes(&sighting.value) == Ordering::Equal)
+            !(Compare::EXACT.eq(&current.obs.value, &sighting.value)
+                && current.obs.value.cmp_bytes(&sighting.value) == Ordering::Equal)
         }
     }
 }
 
 /// Folds a sighting as the store does: a sighting of the current value is no change
 /// ([`Fold::Same`]); anything else is an observation, joined into the state.
-pub fn observe(state: &mut Option<Observation>, sighting: Observation) -> Fold {
-    if is_change(state, &sighting) {
+pub fn observe(state: &mut Option<Stamped>, sighting: Stamped) -> Fold {
+    if is_change(state, &sighting.obs) {
         join(state, sighting)
     } else {
         Fold::Same
@@ -90,38 +107,48 @@ mod tests {
         Observation::new(Value::text(v), Utc.timestamp_opt(t, 0).unwrap())
     }
 
-    #[test]
-    fn newer_replaces_older_is_stale_same_is_no_change() {
-        let mut s = None;
-        assert_eq!(observe(&mut s, obs("a", 10)), Fold::First);
-        assert_eq!(observe(&mut s, obs("b", 20)), Fold::Replaced);
-        assert_eq!(observe(&mut s, obs("c", 15)), Fold::Stale);
-        assert_eq!(observe(&mut s, obs("b", 30)), Fold::Same);
-        assert_eq!(
-            s,
-            Some(obs("b", 20)),
-            "a touch without change keeps the change time"
-        );
-        assert_eq!(observe(&mut s, obs("b", 5)), Fold::Same);
-        assert_eq!(s, Some(obs("b", 20)));
+    /// Stamps in arrival order.
+    fn seq() -> impl FnMut(Observation) -> Stamped {
+        let mut n = 0;
+        move |o| {
+            n += 1;
+            Stamped::new(o, n)
+        }
     }
 
     #[test]
-    fn equal_times_break_on_bytes() {
-        let mut s1 = None;
-        join(&mut s1, obs("x", 10));
-        join(&mut s1, obs("y", 10));
-        let mut s2 = None;
-        join(&mut s2, obs("y", 10));
-        join(&mut s2, obs("x", 10));
-        assert_eq!(s1, s2);
-        assert_eq!(s1.unwrap().value, Value::text("y"));
+    fn newer_replaces_older_is_stale_same_is_no_change() {
+        let mut st = seq();
+        let mut s = None;
+        assert_eq!(observe(&mut s, st(obs("a", 10))), Fold::First);
+        assert_eq!(observe(&mut s, st(obs("b", 20))), Fold::Replaced);
+        assert_eq!(observe(&mut s, st(obs("c", 15))), Fold::Stale);
+        assert_eq!(observe(&mut s, st(obs("b", 30))), Fold::Same);
+        assert_eq!(
+            s.as_ref().unwrap().obs,
+            obs("b", 20),
+            "a touch keeps the change time"
+        );
+        assert_eq!(observe(&mut s, st(obs("b", 5))), Fold::Same);
+    }
+
+    #[test]
+    fn in_the_same_second_the_later_sighting_wins() {
+        let mut st = seq();
+        let mut s = None;
+        observe(&mut s, st(obs("imprimerie moreau", 10)));
+        assert_eq!(
+            observe(&mut s, st(obs("Imprimerie Moreau", 10))),
+            Fold::Replaced
+        );
+        assert_eq!(s.unwrap().obs.value, Value::text("Imprimerie Moreau"));
     }
 
     #[test]
     fn trim_differences_are_kept_as_observations() {
+        let mut st = seq();
         let mut s = None;
-        observe(&mut s, obs("Jean", 10));
-        assert_eq!(observe(&mut s, obs(" Jean ", 20)), Fold::Replaced);
+        observe(&mut s, st(obs("Jean", 10)));
+        assert_eq!(observe(&mut s, st(obs(" Jean ", 20))), Fold::Replaced);
     }
 }

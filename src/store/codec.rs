@@ -130,11 +130,17 @@ pub struct StoredField {
     pub name: String,
     pub value: StoredValue,
     pub at: i64,
+    /// The arrival sequence of the sighting that set it.
+    pub seq: u64,
 }
 
 impl StoredField {
     pub fn observation(&self) -> Observation {
         Observation::new(self.value.clone().into(), from_micros(self.at))
+    }
+
+    pub fn stamped(&self) -> crate::merge::Stamped {
+        crate::merge::Stamped::new(self.observation(), self.seq)
     }
 }
 

@@ -78,8 +78,11 @@ impl Store {
         let mut company = sled::Batch::default();
         let mut dirty = sled::Batch::default();
         let mut records = sled::Batch::default();
+        // Sightings are stamped in arrival order: a block of sequence numbers per ingest.
+        let seq_base = self.db.generate_id()? << 20;
 
-        for s in sightings {
+        for (n, s) in sightings.iter().enumerate() {
+            let seq = seq_base + n as u64;
             let key = keys::record(&s.record);
             let old = match touched.remove(&key) {
                 Some(r) => Some(r),
@@ -101,9 +104,11 @@ impl Store {
 
             for (name, value) in &s.fields {
                 let pos = rec.fields.binary_search_by(|f| f.name.as_str().cmp(name));
-                let mut state = pos.ok().map(|i| rec.fields[i].observation());
-                let fold =
-                    merge::observe(&mut state, Observation::new(value.clone(), s.modified_at));
+                let mut state = pos.ok().map(|i| rec.fields[i].stamped());
+                let fold = merge::observe(
+                    &mut state,
+                    merge::Stamped::new(Observation::new(value.clone(), s.modified_at), seq),
+                );
                 if fold.is_logged() {
                     hash.write(name.as_bytes());
                     hash.write(value.canonical().as_bytes());
@@ -111,11 +116,12 @@ impl Store {
                     stats.observations += 1;
                 }
                 if matches!(fold, Fold::First | Fold::Replaced) {
-                    let o = state.expect("a first or replacing fold leaves a state");
+                    let st = state.expect("a first or replacing fold leaves a state");
                     let field = StoredField {
                         name: name.clone(),
-                        value: StoredValue::from(&o.value),
-                        at: codec::micros(o.at),
+                        value: StoredValue::from(&st.obs.value),
+                        at: codec::micros(st.obs.at),
+                        seq: st.seq,
                     };
                     match pos {
                         Ok(i) => rec.fields[i] = field,

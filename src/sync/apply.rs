@@ -13,7 +13,7 @@
 //! - Not found: a Mautic contact is looked up again by e-mail (Mautic may have merged it) and
 //!   re-linked; otherwise the side is marked gone, never written again, never recreated.
 
-use super::mapping::{self, IDCRM, RELATION, WEAVY_COMPANY_FIELD};
+use super::mapping::{self, IDCRM, MAUTIC_COMPANY_FIELD, RELATION, WEAVY_COMPANY_FIELD};
 use super::report::CycleReport;
 use super::{Engine, Progress, SyncError};
 use crate::connector::{Connector, ErrorKind, RecordWrite, WriteOutcome};
@@ -153,7 +153,15 @@ fn prepare(engine: &Engine, kind: RecordKind, patch: Patch) -> Result<Prepared, 
                     Side::Weavy => {
                         fields.push((WEAVY_COMPANY_FIELD.to_owned(), Value::Text(company)))
                     }
-                    Side::Mautic => link_company = Some(company),
+                    Side::Mautic => {
+                        // Mautic links a contact to a company, and shows the company it was
+                        // last linked to in the contact's `company` field; linking again to a
+                        // company already linked changes nothing, so the field is set too.
+                        if let Some(name) = company_name(engine, &company)? {
+                            fields.push((MAUTIC_COMPANY_FIELD.to_owned(), Value::Text(name)));
+                        }
+                        link_company = Some(company);
+                    }
                 }
                 sent.push((w.field.clone(), w.new.clone()));
             }
@@ -183,6 +191,18 @@ fn prepare(engine: &Engine, kind: RecordKind, patch: Patch) -> Result<Prepared, 
         link_company,
         sent,
     })
+}
+
+/// A Mautic company's name, as fieldsync last saw it.
+fn company_name(engine: &Engine, company: &str) -> Result<Option<String>, SyncError> {
+    Ok(engine
+        .store
+        .record(&RecordRef::new(RecordKind::MauticCompany, company))?
+        .and_then(|s| {
+            s.fields
+                .get("name")
+                .and_then(|o| o.value.as_text().map(str::to_owned))
+        }))
 }
 
 /// The id, on `side`, of the company entity named by a relation value (`"E12"`).
