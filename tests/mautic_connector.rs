@@ -1225,3 +1225,43 @@ async fn a_429_is_waited_out() {
     assert_eq!(h["x-ratelimit-remaining"], "0");
     assert!(h.contains_key("x-ratelimit-reset") && h.contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn a_failed_batch_call_fails_only_its_own_items() {
+    let sim = sim().await;
+    let ids: Vec<u64> = (0..4)
+        .map(|i| sim.add_contact(&[("email", email(i))]))
+        .collect();
+    let c = client_with(&sim, |s| {
+        s.batch_size = 2;
+        s.http.max_attempts = 1;
+    });
+    c.fields(CONTACT).await.unwrap();
+    sim.inject_error(503, "Down for maintenance");
+    let out = c
+        .update(
+            CONTACT,
+            ids.iter()
+                .map(|id| edit(id, &[("city", Value::text("Caen"))]))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    for (o, id) in out[..2].iter().zip(&ids) {
+        match o {
+            WriteOutcome::Failed(e) => {
+                assert!(e.is_transient(), "{e:?}");
+                assert_eq!(e.record, Some(id.to_string()));
+            }
+            other => panic!("expected Failed, got {other:?}"),
+        }
+    }
+    assert!(
+        out[2..]
+            .iter()
+            .all(|o| matches!(o, WriteOutcome::Done { .. }))
+    );
+    assert_eq!(calls(&c, CallKind::BatchUpdate).requests, 2);
+    assert_eq!(sim.contact(ids[0]).unwrap().text("city"), None);
+    assert_eq!(sim.contact(ids[3]).unwrap().text("city"), Some("Caen"));
+}

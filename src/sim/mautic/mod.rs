@@ -487,8 +487,14 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn unknown_route(AxumState(s): S) -> Response {
-    s.error(404, "Requested URL not found")
+async fn unknown_route(AxumState(s): S, uri: axum::http::Uri) -> Response {
+    let mut response = s.error(404, "Requested URL not found");
+    if uri.path().starts_with("/api")
+        && let Ok(v) = HeaderValue::from_str(&s.quirks().version)
+    {
+        response.headers_mut().insert("mautic-version", v);
+    }
+    response
 }
 
 /// Authentication and the API switch for every `/api` route, and the `Mautic-Version` header
