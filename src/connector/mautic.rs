@@ -412,8 +412,8 @@ impl MauticClient {
             )
         };
         let mut answered = false;
-        for chunk in ready.chunks(self.inner.batch_size) {
-            let body = Json::Array(chunk.iter().map(|(_, item)| item.clone()).collect());
+        for chunk in ready.chunks_mut(self.inner.batch_size) {
+            let body = Json::Array(chunk.iter_mut().map(|(_, item)| item.take()).collect());
             let reply = self
                 .inner
                 .call(
@@ -446,7 +446,7 @@ impl MauticClient {
                         ),
                         _ => e,
                     };
-                    for (i, _) in chunk {
+                    for (i, _) in chunk.iter() {
                         let e = e.clone().with_record(label(*i, &items[*i]));
                         outcomes[*i] = Some(if retry_later {
                             WriteOutcome::Failed(e)
