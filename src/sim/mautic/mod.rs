@@ -952,12 +952,10 @@ fn run_batch(s: &Shared, headers: &HeaderMap, body: &Bytes, op: BatchOp) -> Resp
     let now = s.now();
     let mut st = lock(&s.state);
     let (key, http_status) = match op {
-        BatchOp::NewContact | BatchOp::EditContact(_) => ("contacts", 200u16),
-        BatchOp::NewCompany | BatchOp::EditCompany(_) => ("companies", 200u16),
-    };
-    let http_status = match op {
-        BatchOp::NewContact | BatchOp::NewCompany => 201,
-        _ => http_status,
+        BatchOp::NewContact => ("contacts", 201),
+        BatchOp::EditContact(_) => ("contacts", 200),
+        BatchOp::NewCompany => ("companies", 201),
+        BatchOp::EditCompany(_) => ("companies", 200),
     };
     let mut entities = BTreeMap::new();
     let mut codes = BTreeMap::new();
