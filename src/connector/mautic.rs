@@ -99,6 +99,8 @@ struct Token {
     renew_at: Instant,
 }
 
+/// What every clone of a client and every pager shares: settings, the two HTTP clients, the
+/// token and the field types.
 #[derive(Debug)]
 struct Inner {
     base: String,
@@ -409,8 +411,9 @@ impl MauticClient {
                 CallKind::BatchUpdate,
             )
         };
-        for chunk in ready.chunks(self.inner.batch_size) {
-            let body = Json::Array(chunk.iter().map(|(_, item)| item.clone()).collect());
+        let mut answered = false;
+        for chunk in ready.chunks_mut(self.inner.batch_size) {
+            let body = Json::Array(chunk.iter_mut().map(|(_, item)| item.take()).collect());
             let reply = self
                 .inner
                 .call(
@@ -422,13 +425,30 @@ impl MauticClient {
                 )
                 .await;
             let reply = match reply {
-                Ok(r) => r,
-                // Nothing more can be attempted without credentials or rights.
-                Err(e) if matches!(e.kind, ErrorKind::Auth { .. }) => return Err(e),
+                Ok(r) => {
+                    answered = true;
+                    r
+                }
+                // Without credentials or rights nothing can be attempted: say so, unless
+                // earlier chunks were answered and their outcomes must be returned.
+                Err(e) if matches!(e.kind, ErrorKind::Auth { .. }) && !answered => return Err(e),
                 Err(e) => {
-                    for (i, _) in chunk {
+                    let retry_later = e.is_transient() || matches!(e.kind, ErrorKind::Auth { .. });
+                    // A 404 on the batch call means no such endpoint, not that the records
+                    // are gone.
+                    let e = match e.kind {
+                        ErrorKind::NotFound => err(
+                            call,
+                            ErrorKind::Rejected {
+                                status: 404,
+                                message: format!("no {path} endpoint: check the Mautic URL"),
+                            },
+                        ),
+                        _ => e,
+                    };
+                    for (i, _) in chunk.iter() {
                         let e = e.clone().with_record(label(*i, &items[*i]));
-                        outcomes[*i] = Some(if e.is_transient() {
+                        outcomes[*i] = Some(if retry_later {
                             WriteOutcome::Failed(e)
                         } else {
                             WriteOutcome::Rejected(e)

@@ -87,9 +87,10 @@ pub fn is_pseudo_field(code: &str) -> bool {
 
 /// One write item: `{"alias": value, ..., "id": 47, "overwriteWithBlank": true}`.
 ///
-/// Values: text as a string; numbers as JSON numbers; booleans as JSON `true`/`false` (an
-/// integer 0 would be dropped by Mautic like every numeric zero, while `false` goes through
-/// the boolean setter and is kept); dates `YYYY-MM-DD`; date-times `YYYY-MM-DD HH:MM:SS` UTC;
+/// Values: text as a string; numbers as JSON numbers; booleans as JSON `true`/`false` (Mautic
+/// reads a boolean field with `filter_var(FILTER_VALIDATE_BOOLEAN)` and sets it through the
+/// entity before its numeric-zero filter runs, so `false` is kept; JSON booleans are what
+/// Mautic's maintainers show working); dates `YYYY-MM-DD`; date-times `YYYY-MM-DD HH:MM:SS` UTC;
 /// lists as a JSON array for a multiselect field (its form's native shape) and `a|b`
 /// elsewhere; blanks as `""`, and then `overwriteWithBlank` so Mautic applies them.
 ///

@@ -487,8 +487,14 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn unknown_route(AxumState(s): S) -> Response {
-    s.error(404, "Requested URL not found")
+async fn unknown_route(AxumState(s): S, uri: axum::http::Uri) -> Response {
+    let mut response = s.error(404, "Requested URL not found");
+    if uri.path().starts_with("/api")
+        && let Ok(v) = HeaderValue::from_str(&s.quirks().version)
+    {
+        response.headers_mut().insert("mautic-version", v);
+    }
+    response
 }
 
 /// Authentication and the API switch for every `/api` route, and the `Mautic-Version` header
@@ -946,12 +952,10 @@ fn run_batch(s: &Shared, headers: &HeaderMap, body: &Bytes, op: BatchOp) -> Resp
     let now = s.now();
     let mut st = lock(&s.state);
     let (key, http_status) = match op {
-        BatchOp::NewContact | BatchOp::EditContact(_) => ("contacts", 200u16),
-        BatchOp::NewCompany | BatchOp::EditCompany(_) => ("companies", 200u16),
-    };
-    let http_status = match op {
-        BatchOp::NewContact | BatchOp::NewCompany => 201,
-        _ => http_status,
+        BatchOp::NewContact => ("contacts", 201),
+        BatchOp::EditContact(_) => ("contacts", 200),
+        BatchOp::NewCompany => ("companies", 201),
+        BatchOp::EditCompany(_) => ("companies", 200),
     };
     let mut entities = BTreeMap::new();
     let mut codes = BTreeMap::new();

@@ -167,10 +167,9 @@ impl State {
                 Incoming::Blank if overwrite => set.push((alias.clone(), None)),
                 Incoming::Blank | Incoming::Ignore => {}
                 Incoming::Set(v) => set.push((alias.clone(), Some(v))),
-                Incoming::Invalid(m) if method == Method::User => {
-                    // The interface would have refused it; a test storing it on purpose
-                    // (an imported bad e-mail) gets the raw text.
-                    let _ = m;
+                // The interface would have refused it; a test storing it on purpose (an
+                // imported bad e-mail) gets the raw value.
+                Incoming::Invalid(_) if method == Method::User => {
                     set.push((alias.clone(), Some(raw.clone())));
                 }
                 Incoming::Invalid(m) => errors.push(m),
