@@ -9,18 +9,38 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "fieldsync", version, about, propagate_version = true)]
 struct Cli {
+    /// More logs (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Fewer logs: errors only.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = cmd::logging::LogFormat::Text)]
+    log_format: cmd::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Sync(cmd::sync::SyncArgs),
     Conflicts(cmd::conflicts::ConflictsArgs),
     History(cmd::history::HistoryArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let verbosity = if cli.quiet {
+        -1
+    } else {
+        cli.verbose.min(3) as i8
+    };
+    cmd::logging::init(verbosity, cli.log_format);
+    let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
+        Command::Sync(args) => {
+            runtime.block_on(cmd::sync::run(&args))?;
+        }
         Command::Conflicts(args) => {
             cmd::conflicts::run(&args)?;
         }

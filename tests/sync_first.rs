@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Harness, assert_people_agree};
+use common::{Harness, assert_no_entrant_shadows_a_contact, assert_people_agree};
 use fieldsync::sim::dataset::DatasetSpec;
 use fieldsync::sync::CycleOptions;
 
@@ -12,13 +12,14 @@ async fn a_first_sync_pairs_everyone_once_and_everything_agrees() {
     let (h, plan, loaded) = Harness::with_plan(spec.clone(), "").await;
     let r = h.cycle().await;
 
-    // ANON-PENDING assert_eq!(r.skipped_anonymous, spec.anonymous as u64, "{r:#?}");
+    assert_eq!(r.skipped_anonymous, spec.anonymous as u64, "{r:#?}");
     assert_eq!(r.skipped_no_email, spec.without_email as u64, "{r:#?}");
     assert_eq!(
         r.duplicates, 2,
         "two of the three Contacts sharing an e-mail are left alone"
     );
     let compared = assert_people_agree(&h.pair);
+    assert_no_entrant_shadows_a_contact(&h.pair);
     let people_with_email = plan
         .people
         .iter()

@@ -3,6 +3,9 @@
 
 pub mod conflicts;
 pub mod history;
+pub mod logging;
+pub mod progress;
+pub mod sync;
 
 use crate::model::{EntityId, RecordKind, RecordRef};
 use crate::store::{Store, StoreError, StoreOptions};
@@ -35,6 +38,43 @@ impl DbArgs {
     }
 }
 
+/// Where the configuration is, for commands that talk to the sides.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// The configuration file (`fieldsync init` writes one).
+    #[arg(
+        long,
+        short,
+        value_name = "PATH",
+        default_value = "fieldsync.toml",
+        env = "FIELDSYNC_CONFIG"
+    )]
+    pub config: PathBuf,
+}
+
+impl ConfigArgs {
+    /// Loads the configuration, logging its warnings.
+    pub fn load(&self) -> Result<crate::config::Config, CmdError> {
+        let config = crate::config::Config::load(&self.config)?;
+        for w in &config.warnings {
+            tracing::warn!("{w}");
+        }
+        Ok(config)
+    }
+
+    /// Loads the configuration and opens its database.
+    pub fn open(&self) -> Result<(crate::config::Config, Store), CmdError> {
+        let config = self.load()?;
+        let store = Store::open(
+            &config.store.path,
+            &StoreOptions {
+                cache_bytes: config.store.cache_mb * 1024 * 1024,
+            },
+        )?;
+        Ok((config, store))
+    }
+}
+
 /// Errors of the commands themselves (their arguments, their output).
 #[derive(Debug, thiserror::Error)]
 pub enum CmdError {
@@ -46,6 +86,10 @@ pub enum CmdError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
     #[error("{0}")]
     Usage(String),
     #[error("could not write {path}: {source}")]

@@ -123,6 +123,8 @@ pub enum CallKind {
     Get,
     /// A search by field value.
     Find,
+    /// A count (a list call asking only for its total).
+    Count,
     /// One insert (weavy, Mautic single new).
     Insert,
     /// One update (weavy PUT, Mautic single PATCH).
@@ -138,12 +140,13 @@ pub enum CallKind {
 }
 
 impl CallKind {
-    pub const ALL: [CallKind; 11] = [
+    pub const ALL: [CallKind; 12] = [
         CallKind::Auth,
         CallKind::Fields,
         CallKind::List,
         CallKind::Get,
         CallKind::Find,
+        CallKind::Count,
         CallKind::Insert,
         CallKind::Update,
         CallKind::BatchInsert,
@@ -159,6 +162,7 @@ impl CallKind {
             CallKind::List => "list",
             CallKind::Get => "get",
             CallKind::Find => "find",
+            CallKind::Count => "count",
             CallKind::Insert => "insert",
             CallKind::Update => "update",
             CallKind::BatchInsert => "batch_insert",

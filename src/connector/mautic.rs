@@ -336,6 +336,28 @@ impl MauticClient {
             .collect())
     }
 
+    /// How many anonymous visitors changed since `since` (all of them when `None`): one call
+    /// asking for a single record and reading the answer's `total`. The pager never lists them
+    /// (`!is:anonymous`), so this is how the cycle reports what it skipped. Mautic caches
+    /// `total` for a few seconds: the count is an indication, not an audit figure.
+    pub async fn count_anonymous(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<u64, ConnectorError> {
+        let obj = object(RecordKind::MauticContact, "count anonymous visitors")?;
+        let mut query = params::list_query(0, since, self.inner.fallback, 1, false);
+        query.push(("search".into(), "is:anonymous".into()));
+        let (page, _) = self
+            .inner
+            .page(
+                obj,
+                Call::new(CallKind::Count, "count anonymous visitors"),
+                &query,
+            )
+            .await?;
+        Ok(page.total.unwrap_or(page.records.len() as u64))
+    }
+
     /// Authenticates and reads one contact: what `fieldsync check` needs to know works.
     pub async fn check_auth(&self) -> Result<(), ConnectorError> {
         let query = vec![

@@ -120,13 +120,36 @@ impl SimCounters {
     }
 }
 
+/// A function run on one request (tests use it to kill a client at a precise point).
+pub type RequestHook = Arc<dyn Fn() + Send + Sync>;
+
+/// When a [`RequestHook`] runs.
+#[derive(Clone)]
+struct Hook {
+    /// The request number it runs on (1: the next request).
+    at: u64,
+    /// Before the request is handled, or after it is handled and before it is answered.
+    after: bool,
+    run: RequestHook,
+}
+
 /// The knobs, counters and random source of one simulator.
-#[derive(Debug)]
 pub struct SimControl {
     knobs: Mutex<Knobs>,
     counters: Mutex<SimCounters>,
     rng: Mutex<Xoshiro256PlusPlus>,
     window: Mutex<(Instant, u32)>,
+    seen: std::sync::atomic::AtomicU64,
+    hook: Mutex<Option<Hook>>,
+}
+
+impl std::fmt::Debug for SimControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimControl")
+            .field("knobs", &self.knobs)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimControl {
@@ -136,7 +159,30 @@ impl SimControl {
             counters: Mutex::new(SimCounters::default()),
             rng: Mutex::new(Xoshiro256PlusPlus::seed_from_u64(seed)),
             window: Mutex::new((Instant::now(), 0)),
+            seen: std::sync::atomic::AtomicU64::new(0),
+            hook: Mutex::new(None),
         })
+    }
+
+    /// Runs `f` on the `n`-th request from now (1: the next one), before that request is
+    /// handled or, with `after`, once it is handled and before it is answered. One shot.
+    pub fn on_request(&self, n: u64, after: bool, f: RequestHook) {
+        let at = self.seen.load(std::sync::atomic::Ordering::SeqCst) + n.max(1);
+        *lock(&self.hook) = Some(Hook { at, after, run: f });
+    }
+
+    pub fn clear_hook(&self) {
+        *lock(&self.hook) = None;
+    }
+
+    /// The hook due on request number `n`, taken (it runs once).
+    fn take_hook(&self, n: u64) -> Option<Hook> {
+        let mut h = lock(&self.hook);
+        if h.as_ref().is_some_and(|h| h.at == n) {
+            h.take()
+        } else {
+            None
+        }
     }
 
     pub fn knobs(&self) -> Knobs {
@@ -217,6 +263,16 @@ pub async fn apply_knobs(
     let key = format!("{} {}", request.method(), route);
     let is_auth = route.contains("oauth") || route.contains("Authenticate");
     *lock(&control.counters).requests.entry(key).or_default() += 1;
+    let n = control
+        .seen
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1;
+    let hook = control.take_hook(n);
+    if let Some(h) = &hook
+        && !h.after
+    {
+        (h.run)();
+    }
     let knobs = control.knobs();
     if !knobs.latency.is_zero() {
         tokio::time::sleep(knobs.latency).await;
@@ -262,6 +318,11 @@ pub async fn apply_knobs(
     }
     let mut response = next.run(request).await;
     stamp_date(&mut response, &control);
+    if let Some(h) = &hook
+        && h.after
+    {
+        (h.run)();
+    }
     response
 }
 

@@ -352,8 +352,8 @@ async fn done(
         });
         for (field, wanted, kept) in refused {
             report.rejected += 1;
-            let why = if matches!(wanted, Value::Number(n) if n == 0.0) {
-                "Mautic's API cannot set a number field to 0"
+            let why = if crate::model::parse_number(&wanted.canonical()) == Some(0.0) {
+                "Mautic's API drops any value that reads as 0"
             } else if wanted.is_blank() {
                 "Mautic ignored the blank"
             } else {

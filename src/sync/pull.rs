@@ -26,6 +26,7 @@ pub async fn pull(
         kinds.iter().copied().filter(|k| k.side() == side).collect()
     };
     let (weavy_kinds, mautic_kinds) = (of(Side::Weavy), of(Side::Mautic));
+    let anonymous_since = since(engine, RecordKind::MauticContact, options)?;
     let mut weavy_report = CycleReport::default();
     let mut mautic_report = CycleReport::default();
     let (w, m) = tokio::join!(
@@ -52,7 +53,29 @@ pub async fn pull(
     report.absorb_pull(mautic_report);
     w?;
     m?;
+    // Anonymous visitors are never listed (the pager asks Mautic to leave them out): count
+    // the ones that changed, so the report says what was skipped.
+    if mautic_kinds.contains(&RecordKind::MauticContact) {
+        match engine.mautic.count_anonymous(anonymous_since).await {
+            Ok(n) => report.skipped_anonymous += n,
+            Err(e) => report.error(format!("counting anonymous visitors: {e}")),
+        }
+    }
     Ok(())
+}
+
+/// Where a table's pull starts: its cursor minus the overlap window; everything on `--full`.
+fn since(
+    engine: &Engine,
+    kind: RecordKind,
+    options: CycleOptions,
+) -> Result<Option<DateTime<Utc>>, SyncError> {
+    if options.full {
+        return Ok(None);
+    }
+    let overlap = chrono::Duration::from_std(engine.config.sync.overlap_window)
+        .unwrap_or(chrono::Duration::zero());
+    Ok(engine.store.cursor(kind)?.map(|c| c - overlap))
 }
 
 async fn pull_side<C: Connector>(
@@ -79,13 +102,7 @@ async fn pull_table<C: Connector>(
     report: &mut CycleReport,
     progress: &dyn Progress,
 ) -> Result<(), SyncError> {
-    let overlap = chrono::Duration::from_std(engine.config.sync.overlap_window)
-        .unwrap_or(chrono::Duration::zero());
-    let since = if options.full {
-        None
-    } else {
-        engine.store.cursor(kind)?.map(|c| c - overlap)
-    };
+    let since = since(engine, kind, options)?;
     let step = format!("pull {kind}");
     progress.start(&step, None);
     tracing::debug!(%kind, ?since, "pulling");

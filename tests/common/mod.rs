@@ -160,3 +160,18 @@ pub fn assert_people_agree(pair: &SimPair) -> usize {
     }
     compared
 }
+
+/// No e-mail has both a weavy Contact and an Entrant made by fieldsync: a Mautic contact whose
+/// e-mail belongs to a Contact must have been linked to it, not given an Entrant.
+pub fn assert_no_entrant_shadows_a_contact(pair: &SimPair) {
+    for (email, records) in weavy_people(pair) {
+        let contact = records.iter().any(|(t, _)| t == "customercontact");
+        let ours = records.iter().any(|(t, r)| {
+            t == "marketinginbound" && text(r.get("marketinginbound_ID")).starts_with("wm-")
+        });
+        assert!(
+            !(contact && ours),
+            "{email} has a Contact and an Entrant made by fieldsync"
+        );
+    }
+}
