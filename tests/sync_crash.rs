@@ -9,162 +9,16 @@
 
 mod common;
 
-use common::{Harness, assert_no_entrant_shadows_a_contact, assert_people_agree, text};
-use fieldsync::sim::SimPair;
-use fieldsync::sim::dataset::{DatasetSpec, Plan};
+use common::{
+    Harness, assert_no_entrant_shadows_a_contact, assert_people_agree, edits, snapshot, text,
+};
+use fieldsync::sim::dataset::DatasetSpec;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
-use serde_json::json;
-use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 const CYCLES: usize = 50;
-
-/// The same edits for both runs: cycle `i`'s, made "as users" before the cycle. No field of one
-/// person is edited on both sides in one round, so the outcome does not depend on timing.
-fn edits(i: usize, plan: &Plan, pair: &SimPair) {
-    let weavy_contacts: Vec<&str> = plan
-        .people
-        .iter()
-        .filter(|p| !p.lead)
-        .filter_map(|p| p.weavy_id.as_deref())
-        .filter(|id| id.starts_with('C'))
-        .collect();
-    let c = weavy_contacts[i % weavy_contacts.len()];
-    pair.weavy.edit(
-        "customercontact",
-        c,
-        &[("phoneNumber", json!(format!("+33 1 99 99 99 {i:02}")))],
-    );
-    let mautic_people: Vec<&str> = plan
-        .people
-        .iter()
-        .filter(|p| p.in_mautic)
-        .map(|p| p.email.as_str())
-        .collect();
-    let email = mautic_people[(i * 3 + 1) % mautic_people.len()];
-    if let Some(id) = pair.mautic.contacts_with_email(email).first() {
-        pair.mautic
-            .edit_contact(*id, &[("lastname", json!(format!("Nom-{i}")))]);
-    }
-    if i % 5 == 0 {
-        pair.mautic.add_contact(&[
-            ("firstname", json!("Nouveau")),
-            ("lastname", json!(format!("Mautic {i}"))),
-            ("email", json!(format!("nouveau.mautic{i}@exemple.fr"))),
-        ]);
-        pair.weavy.insert(
-            "customercontact",
-            &format!("N{i:03}"),
-            &[
-                ("firstName", json!("Nouveau")),
-                ("lastName", json!(format!("Weavy {i}"))),
-                ("email", json!(format!("nouveau.weavy{i}@exemple.fr"))),
-            ],
-        );
-    }
-    if i % 7 == 3 {
-        let e = mautic_people[(i * 5) % mautic_people.len()];
-        if let Some(id) = pair.mautic.contacts_with_email(e).first() {
-            pair.mautic.add_dnc(*id, 2);
-        }
-    }
-    if i % 11 == 4 {
-        let t = plan
-            .companies
-            .iter()
-            .filter_map(|c| c.weavy_id.as_deref())
-            .nth(i % 3)
-            .unwrap();
-        pair.weavy
-            .edit("customer", t, &[("city", json!(format!("Ville {i}")))]);
-    }
-}
-
-/// Both systems' content, without ids or times: people by e-mail, companies by name.
-fn snapshot(pair: &SimPair) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let customers: BTreeMap<String, String> = pair
-        .weavy
-        .records("customer")
-        .into_iter()
-        .map(|r| (text(r.get("customer_ID")), text(r.get("name"))))
-        .collect();
-    for r in pair.weavy.records("customer") {
-        let fields: Vec<String> = ["name", "city", "postalCode", "phoneNumber", "website"]
-            .iter()
-            .map(|f| text(r.get(*f)))
-            .collect();
-        out.insert(
-            format!("weavy customer {}", text(r.get("name"))),
-            fields.join(" | "),
-        );
-    }
-    for table in ["customercontact", "marketinginbound"] {
-        for r in pair.weavy.records(table) {
-            let id = text(r.get(&*format!("{table}_ID")));
-            let mut fields: Vec<String> = ["firstName", "lastName", "email", "phoneNumber"]
-                .iter()
-                .map(|f| text(r.get(*f)))
-                .collect();
-            fields.push(
-                customers
-                    .get(&text(r.get("customer_ID")))
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-            fields.push((!text(r.get("bouncedEmailDetected")).is_empty()).to_string());
-            // Contacts the test made keep their ids; fieldsync's Entrants are keyed by e-mail.
-            let key = if id.starts_with("wm-") {
-                text(r.get("email"))
-            } else {
-                id
-            };
-            out.insert(format!("weavy {table} {key}"), fields.join(" | "));
-        }
-    }
-    for c in pair.mautic.contacts() {
-        if c.anonymous {
-            continue;
-        }
-        let fields: Vec<String> = ["firstname", "lastname", "email", "phone", "company"]
-            .iter()
-            .map(|f| text(c.fields.get(*f)))
-            .collect();
-        let key = text(c.fields.get("email"));
-        let key = if key.is_empty() {
-            format!("no e-mail {}", c.id)
-        } else {
-            key
-        };
-        out.insert(
-            format!("mautic contact {key}"),
-            format!(
-                "{} | dnc {:?}",
-                fields.join(" | "),
-                c.dnc.iter().map(|d| d.0).collect::<Vec<_>>()
-            ),
-        );
-    }
-    for c in pair.mautic.companies() {
-        let fields: Vec<String> = [
-            "companyname",
-            "companycity",
-            "companyzipcode",
-            "companyphone",
-            "companywebsite",
-        ]
-        .iter()
-        .map(|f| text(c.fields.get(*f)))
-        .collect();
-        out.insert(
-            format!("mautic company {}", text(c.fields.get("companyname"))),
-            fields.join(" | "),
-        );
-    }
-    out
-}
 
 fn spawn(config: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_fieldsync"))
