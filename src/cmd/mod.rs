@@ -1,10 +1,16 @@
 //! The commands of the `fieldsync` binary, one file each. `main.rs` parses the arguments into
 //! these structs and calls `run`; everything a command does is here or below.
 
+pub mod check;
 pub mod conflicts;
+pub mod duplicates;
+pub mod fields;
 pub mod history;
+pub mod init;
 pub mod logging;
 pub mod progress;
+pub mod run;
+pub mod status;
 pub mod sync;
 
 use crate::model::{EntityId, RecordKind, RecordRef};
@@ -92,8 +98,45 @@ pub enum CmdError {
     Sync(#[from] crate::sync::SyncError),
     #[error("{0}")]
     Usage(String),
+    #[error("{0} check(s) failed: fix what the FAIL lines say, then run `fieldsync check` again")]
+    ChecksFailed(usize),
     #[error("could not write {path}: {source}")]
     Output { path: PathBuf, source: io::Error },
+}
+
+/// Opens a database, waiting (up to `wait`) while another fieldsync process holds it: a cycle
+/// of `fieldsync run` releases it when it ends. Stops waiting when `shutdown` is requested.
+pub async fn open_waiting(
+    path: &Path,
+    cache_mb: u64,
+    wait: std::time::Duration,
+    shutdown: Option<&crate::sync::Shutdown>,
+) -> Result<Store, CmdError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut told = false;
+    loop {
+        match Store::open(
+            path,
+            &StoreOptions {
+                cache_bytes: cache_mb * 1024 * 1024,
+            },
+        ) {
+            Err(StoreError::Locked { .. }) if tokio::time::Instant::now() < deadline => {
+                if !told {
+                    tracing::info!("the database is in use by another fieldsync process; waiting");
+                    told = true;
+                }
+                let pause = tokio::time::sleep(std::time::Duration::from_millis(200));
+                match shutdown {
+                    Some(s) => {
+                        tokio::select! { _ = pause => {}, _ = s.requested() => return Err(StoreError::Locked { path: path.to_path_buf() }.into()) }
+                    }
+                    None => pause.await,
+                }
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// Parses a time given on the command line: RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC) or

@@ -139,6 +139,7 @@ pub struct Store {
 
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_CYCLE: &[u8] = b"cycle";
+const META_REQUESTS: &[u8] = b"request_totals";
 
 impl Store {
     /// Opens (or creates, owner-only) the database at `path`.
@@ -310,6 +311,38 @@ impl Store {
                 Ok((cycle, codec::decode(&v, "cycle report")?))
             })
             .collect()
+    }
+
+    /// Adds a cycle's requests (by "side kind") to the running totals.
+    pub fn add_request_totals(
+        &self,
+        requests: &std::collections::BTreeMap<String, u64>,
+    ) -> Result<(), StoreError> {
+        let mut totals = self.request_totals()?;
+        for (k, v) in requests {
+            *totals.entry(k.clone()).or_default() += v;
+        }
+        self.meta.insert(META_REQUESTS, codec::encode(&totals))?;
+        Ok(())
+    }
+
+    /// Every request fieldsync sent through this database, by "side kind".
+    pub fn request_totals(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        match self.meta.get(META_REQUESTS)? {
+            Some(v) => codec::decode(&v, "request totals"),
+            None => Ok(Default::default()),
+        }
+    }
+
+    /// Every cursor, by table.
+    pub fn cursors(&self) -> Result<Vec<(RecordKind, DateTime<Utc>)>, StoreError> {
+        let mut out = Vec::new();
+        for kind in RecordKind::ALL {
+            if let Some(t) = self.cursor(kind)? {
+                out.push((kind, t));
+            }
+        }
+        Ok(out)
     }
 
     /// Counts for `status`.

@@ -237,6 +237,20 @@ impl Store {
         )
     }
 
+    /// The e-mail index in order: (normalised e-mail, record), grouped by e-mail.
+    pub fn email_index(
+        &self,
+    ) -> impl Iterator<Item = Result<(String, RecordRef), StoreError>> + '_ {
+        index_entries(&self.email_index, 0)
+    }
+
+    /// The company-key index in order: (normalised key, record), grouped by key.
+    pub fn company_key_index(
+        &self,
+    ) -> impl Iterator<Item = Result<(String, RecordRef), StoreError>> + '_ {
+        index_entries(&self.company_index, keys::COMPANY_KEY)
+    }
+
     /// Every record of the store, one table after the other (for `sync --full` and reports).
     pub fn all_records(&self) -> impl Iterator<Item = Result<RecordRef, StoreError>> + '_ {
         self.records.iter().keys().map(|k| {
@@ -351,6 +365,32 @@ impl Store {
     pub fn dirty_count(&self) -> usize {
         self.dirty.len()
     }
+}
+
+/// The entries of an index: `[tag][key][0][record]` when `tag` is not 0, `[key][0][record]`
+/// otherwise.
+fn index_entries(
+    tree: &sled::Tree,
+    tag: u8,
+) -> impl Iterator<Item = Result<(String, RecordRef), StoreError>> + '_ {
+    let iter = if tag == 0 {
+        tree.iter()
+    } else {
+        tree.scan_prefix([tag])
+    };
+    iter.keys().map(move |k| {
+        let k = k?;
+        let body = if tag == 0 { &k[..] } else { &k[1..] };
+        let bad = || StoreError::Corrupt {
+            what: "index key",
+            detail: format!("{} bytes", k.len()),
+        };
+        let nul = body.iter().position(|b| *b == 0).ok_or_else(bad)?;
+        let key = std::str::from_utf8(&body[..nul])
+            .map_err(|_| bad())?
+            .to_owned();
+        Ok((key, keys::parse_record(&body[nul + 1..])?.0))
+    })
 }
 
 fn scan_index(tree: &sled::Tree, key: &str) -> Result<Vec<RecordRef>, StoreError> {

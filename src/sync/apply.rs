@@ -15,7 +15,7 @@
 
 use super::mapping::{self, IDCRM, MAUTIC_COMPANY_FIELD, RELATION, WEAVY_COMPANY_FIELD};
 use super::report::CycleReport;
-use super::{Engine, Progress, SyncError};
+use super::{Engine, Progress, Shutdown, SyncError};
 use crate::connector::{Connector, ErrorKind, RecordWrite, WriteOutcome};
 use crate::model::{
     ConflictEntry, ConflictRule, EntityId, EntityKind, Patch, PatchOp, RecordKind, RecordRef, Side,
@@ -33,6 +33,7 @@ pub async fn apply(
     phase: EntityKind,
     report: &mut CycleReport,
     progress: &dyn Progress,
+    shutdown: &Shutdown,
 ) -> Result<(), SyncError> {
     let kinds = |side: Side| -> Vec<RecordKind> {
         RecordKind::of_side(side)
@@ -61,7 +62,8 @@ pub async fn apply(
             cycle,
             &mut wr,
             progress,
-            &step
+            &step,
+            shutdown,
         ),
         apply_side(
             engine,
@@ -70,7 +72,8 @@ pub async fn apply(
             cycle,
             &mut mr,
             progress,
-            &step
+            &step,
+            shutdown,
         ),
     );
     report.absorb_apply(wr);
@@ -81,6 +84,7 @@ pub async fn apply(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn apply_side<C: Connector>(
     engine: &Engine,
     conn: &C,
@@ -89,10 +93,15 @@ async fn apply_side<C: Connector>(
     report: &mut CycleReport,
     progress: &dyn Progress,
     step: &str,
+    shutdown: &Shutdown,
 ) -> Result<(), SyncError> {
     for &kind in kinds {
         let mut after: Option<EntityId> = None;
         loop {
+            // Between two batches: each batch is acknowledged (or left pending) on its own.
+            if shutdown.is_requested() {
+                return Ok(());
+            }
             let patches = engine.store.pending_patches_of(kind, after, BATCH)?;
             let Some(last) = patches.last() else { break };
             after = Some(last.entity);

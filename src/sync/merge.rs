@@ -12,7 +12,7 @@
 
 use super::mapping::{IDCRM, RELATION};
 use super::report::{CycleReport, PlannedWrite};
-use super::{Engine, Progress, SyncError};
+use super::{Engine, Progress, Shutdown, SyncError};
 use crate::config::{FieldMapping, Object};
 use crate::identity::{self, CompanyKeyKind, GroupAction, GroupEntity, Member};
 use crate::merge::{self, conflict::DecisionContext};
@@ -35,6 +35,7 @@ pub fn merge(
     dry_run: bool,
     report: &mut CycleReport,
     progress: &dyn Progress,
+    shutdown: &Shutdown,
 ) -> Result<(), SyncError> {
     let kinds: Vec<RecordKind> = engine
         .config
@@ -68,6 +69,10 @@ pub fn merge(
             after = Some(last);
             if !dry_run {
                 m.commit()?;
+            }
+            if shutdown.is_requested() {
+                progress.finish(&step);
+                return Ok(());
             }
         }
     }

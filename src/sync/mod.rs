@@ -17,8 +17,10 @@ pub mod mapping;
 pub mod merge;
 pub mod pull;
 pub mod report;
+pub mod scheduler;
 
 pub use report::{CycleReport, PlannedWrite};
+pub use scheduler::Shutdown;
 
 use crate::config::{Config, MauticAuthKind, Problem};
 use crate::connector::mautic::{MauticAuth, MauticClient, MauticSettings};
@@ -78,6 +80,21 @@ pub struct Engine {
 impl Engine {
     /// Builds the clients from the configuration (secrets from the environment).
     pub fn from_config(config: Config, store: Store) -> Result<Engine, SyncError> {
+        let (weavy, mautic, counter) = Self::clients(&config)?;
+        Ok(Engine {
+            config,
+            store,
+            weavy,
+            mautic,
+            counter,
+        })
+    }
+
+    /// The two clients (and their shared request counter) a configuration describes: built once
+    /// by the daemon and reused by every cycle, so tokens live across cycles.
+    pub fn clients(
+        config: &Config,
+    ) -> Result<(WeavyClient, MauticClient, Arc<RequestCounter>), SyncError> {
         let counter = RequestCounter::new();
         let weavy = WeavyClient::new(
             WeavySettings {
@@ -111,13 +128,7 @@ impl Engine {
             },
             counter.clone(),
         )?;
-        Ok(Engine {
-            config,
-            store,
-            weavy,
-            mautic,
-            counter,
-        })
+        Ok((weavy, mautic, counter))
     }
 
     /// Both sides' field lists for the tables that sync.
@@ -133,35 +144,77 @@ impl Engine {
         Ok(out)
     }
 
-    /// One cycle.
+    /// One cycle, to the end.
     pub async fn cycle(
         &self,
         options: CycleOptions,
         progress: &dyn Progress,
     ) -> Result<CycleReport, SyncError> {
+        self.cycle_until(options, progress, &Shutdown::new()).await
+    }
+
+    /// One cycle that stops at its next safe point once `shutdown` is requested (the report
+    /// says `interrupted`); what it did so far is durable, the rest is done next time.
+    pub async fn cycle_until(
+        &self,
+        options: CycleOptions,
+        progress: &dyn Progress,
+        shutdown: &Shutdown,
+    ) -> Result<CycleReport, SyncError> {
         let cycle = self.store.next_cycle()?;
         let mut report = CycleReport::start(cycle, options.dry_run);
         let requests_before = self.counter.snapshot();
+        let result = self
+            .run_cycle(cycle, options, progress, shutdown, &mut report)
+            .await;
+        report.finish(&requests_before, &self.counter.snapshot(), &self.store);
+        // Every request counts, those of a failed cycle too; a failed cycle is kept with its
+        // error for `status`.
+        self.store.add_request_totals(&report.requests)?;
+        if let Err(e) = &result {
+            report.failed = true;
+            report.errors.insert(0, e.to_string());
+        }
+        if !options.dry_run || report.failed {
+            self.store.put_cycle_report(cycle, &report)?;
+        }
+        self.store.flush()?;
+        result.map(|()| report)
+    }
 
+    async fn run_cycle(
+        &self,
+        cycle: u64,
+        options: CycleOptions,
+        progress: &dyn Progress,
+        shutdown: &Shutdown,
+        report: &mut CycleReport,
+    ) -> Result<(), SyncError> {
         let fields = self.fields().await?;
         let problems = self.config.validate_fields(&fields);
         if !problems.is_empty() {
             return Err(SyncError::Mapping(problems));
         }
-        pull::pull(self, cycle, options, &mut report, progress).await?;
+        pull::pull(self, cycle, options, report, progress, shutdown).await?;
 
         for phase in [EntityKind::Company, EntityKind::Person] {
-            merge::merge(self, cycle, phase, options.dry_run, &mut report, progress)?;
-            if !options.dry_run {
-                apply::apply(self, cycle, phase, &mut report, progress).await?;
+            if shutdown.is_requested() {
+                break;
+            }
+            merge::merge(
+                self,
+                cycle,
+                phase,
+                options.dry_run,
+                report,
+                progress,
+                shutdown,
+            )?;
+            if !options.dry_run && !shutdown.is_requested() {
+                apply::apply(self, cycle, phase, report, progress, shutdown).await?;
             }
         }
-
-        report.finish(&requests_before, &self.counter.snapshot(), &self.store);
-        if !options.dry_run {
-            self.store.put_cycle_report(cycle, &report)?;
-            self.store.flush()?;
-        }
-        Ok(report)
+        report.interrupted = shutdown.is_requested();
+        Ok(())
     }
 }

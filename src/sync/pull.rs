@@ -8,7 +8,7 @@
 //! to a duplicate insert.
 
 use super::report::CycleReport;
-use super::{CycleOptions, Engine, Progress, SyncError, mapping};
+use super::{CycleOptions, Engine, Progress, Shutdown, SyncError, mapping};
 use crate::connector::{Connector, Pager};
 use crate::model::{RecordKind, Side};
 use chrono::{DateTime, Utc};
@@ -20,6 +20,7 @@ pub async fn pull(
     options: CycleOptions,
     report: &mut CycleReport,
     progress: &dyn Progress,
+    shutdown: &Shutdown,
 ) -> Result<(), SyncError> {
     let kinds = engine.config.kinds();
     let of = |side: Side| -> Vec<RecordKind> {
@@ -37,7 +38,8 @@ pub async fn pull(
             cycle,
             options,
             &mut weavy_report,
-            progress
+            progress,
+            shutdown,
         ),
         pull_side(
             engine,
@@ -46,7 +48,8 @@ pub async fn pull(
             cycle,
             options,
             &mut mautic_report,
-            progress
+            progress,
+            shutdown,
         ),
     );
     report.absorb_pull(weavy_report);
@@ -78,6 +81,7 @@ fn since(
     Ok(engine.store.cursor(kind)?.map(|c| c - overlap))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn pull_side<C: Connector>(
     engine: &Engine,
     conn: &C,
@@ -86,13 +90,21 @@ async fn pull_side<C: Connector>(
     options: CycleOptions,
     report: &mut CycleReport,
     progress: &dyn Progress,
+    shutdown: &Shutdown,
 ) -> Result<(), SyncError> {
     for &kind in kinds {
-        pull_table(engine, conn, kind, cycle, options, report, progress).await?;
+        if shutdown.is_requested() {
+            break;
+        }
+        pull_table(
+            engine, conn, kind, cycle, options, report, progress, shutdown,
+        )
+        .await?;
     }
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn pull_table<C: Connector>(
     engine: &Engine,
     conn: &C,
@@ -101,6 +113,7 @@ async fn pull_table<C: Connector>(
     options: CycleOptions,
     report: &mut CycleReport,
     progress: &dyn Progress,
+    shutdown: &Shutdown,
 ) -> Result<(), SyncError> {
     let since = since(engine, kind, options)?;
     let step = format!("pull {kind}");
@@ -120,6 +133,12 @@ async fn pull_table<C: Connector>(
         let stats = engine.store.ingest(cycle, &sightings)?;
         report.observations += stats.observations as u64;
         progress.advance(&step, page.len() as u64);
+        if shutdown.is_requested() {
+            // What was read is stored; the cursor stays, so the next pull reads the rest.
+            engine.store.flush()?;
+            progress.finish(&step);
+            return Ok(());
+        }
     }
     engine.store.flush()?;
     // The side's clock when the pull began; without a Date header, the newest change seen.

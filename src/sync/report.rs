@@ -47,6 +47,10 @@ pub struct CycleReport {
     pub finished_at: Option<DateTime<Utc>>,
     pub duration_ms: u64,
     pub dry_run: bool,
+    /// Stopped early by a shutdown request (the rest is done next cycle).
+    pub interrupted: bool,
+    /// Stopped by an error (the first of `errors`).
+    pub failed: bool,
     /// Records read, by table.
     pub pulled: BTreeMap<String, u64>,
     /// Values that differed from what fieldsync knew.
