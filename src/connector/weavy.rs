@@ -159,6 +159,8 @@ pub struct WeavyClient {
     inner: Arc<Inner>,
 }
 
+/// What a [`WeavyClient`] shares between its clones and its pagers: the settings, the two
+/// HTTP clients, the cached token and the cached dictionaries.
 #[derive(Debug)]
 struct Inner {
     base: Url,
@@ -819,7 +821,9 @@ impl Connector for WeavyClient {
 }
 
 /// Pages through a Select: offset advanced by the rows received, until an empty page.
-/// Drops a row already returned with the same `srvDateUTC` (see the module notes).
+/// Drops a row already returned with the same `srvDateUTC` (see the module notes). Its
+/// [`Pager::server_time`] is the `Date` header of the first answer (fieldsync's own clock
+/// if a server ever sent none).
 #[derive(Debug)]
 pub struct WeavyPager {
     client: WeavyClient,
