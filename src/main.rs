@@ -24,9 +24,17 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Demo(cmd::demo::DemoArgs),
+    Init(cmd::init::InitArgs),
+    Check(cmd::check::CheckArgs),
+    Fields(cmd::fields::FieldsArgs),
     Sync(cmd::sync::SyncArgs),
+    Run(cmd::run::RunArgs),
+    Status(cmd::status::StatusArgs),
     Conflicts(cmd::conflicts::ConflictsArgs),
     History(cmd::history::HistoryArgs),
+    Duplicates(cmd::duplicates::DuplicatesArgs),
+    Sim(cmd::sim::SimArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -38,13 +46,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     cmd::logging::init(verbosity, cli.log_format);
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
+        Command::Demo(args) => runtime.block_on(cmd::demo::run(&args))?,
+        Command::Init(args) => {
+            cmd::init::run(&args)?;
+        }
+        Command::Check(args) => {
+            runtime.block_on(cmd::check::run(&args))?;
+        }
+        Command::Fields(args) => runtime.block_on(cmd::fields::run(&args))?,
         Command::Sync(args) => {
             runtime.block_on(cmd::sync::run(&args))?;
+        }
+        Command::Run(args) => runtime.block_on(cmd::run::run(&args))?,
+        Command::Status(args) => {
+            runtime.block_on(cmd::status::run(&args))?;
         }
         Command::Conflicts(args) => {
             cmd::conflicts::run(&args)?;
         }
         Command::History(args) => cmd::history::run(&args)?,
+        Command::Duplicates(args) => {
+            runtime.block_on(cmd::duplicates::run(&args))?;
+        }
+        Command::Sim(args) => runtime.block_on(cmd::sim::run(&args))?,
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod conflicts;
+pub mod demo;
 pub mod duplicates;
 pub mod fields;
 pub mod history;
@@ -10,6 +11,7 @@ pub mod init;
 pub mod logging;
 pub mod progress;
 pub mod run;
+pub mod sim;
 pub mod status;
 pub mod sync;
 

@@ -476,6 +476,8 @@ async fn not_found(
                 patch.record.id, new.id
             );
             entity.mautic = Some(new.clone());
+            // The bases were agreed with the contact that is gone.
+            entity.bases.clear();
             store.commit(&crate::store::MergeCommit {
                 entities: vec![entity],
                 unlinked: vec![patch.record.clone()],

@@ -306,6 +306,10 @@ impl<'a> Merger<'a> {
             GroupAction::Relink { entity, from, to } => {
                 if let Some(mut e) = self.entity(entity)? {
                     e.weavy = Some(to.clone());
+                    // The bases were what the Entrant and Mautic agreed on; the Contact never
+                    // agreed to anything yet. Kept, they would make the Contact's empty fields
+                    // look like edits to blank.
+                    e.bases.clear();
                     let note = format!(
                         "lead converted: weavy Entrant {} is now Contact {} (same e-mail {key}); the link moved, the Entrant is left alone",
                         from.id, to.id
@@ -620,7 +624,46 @@ impl<'a> Merger<'a> {
             tie_window_micros: self.engine.config.sync.tie_window.as_micros() as i64,
             ..FieldPolicy::default()
         };
-        Ok(self.decide_field(e, RELATION, wo, mo, &policy, false, targets, writes, report))
+        let logged = self.commit.conflicts.len();
+        let moved = self.decide_field(e, RELATION, wo, mo, &policy, false, targets, writes, report);
+        // The decided values are company entities ("E12"): name them for the audit.
+        if let Some(entry) = self.commit.conflicts.get_mut(logged) {
+            let name = |v: &Value| -> String {
+                let Some(id) = v
+                    .as_text()
+                    .and_then(|t| t.strip_prefix('E'))
+                    .and_then(|n| n.parse().ok())
+                else {
+                    return "(none)".into();
+                };
+                let company = self
+                    .engine
+                    .store
+                    .entity(crate::model::EntityId(id))
+                    .ok()
+                    .flatten();
+                let record = company
+                    .as_ref()
+                    .and_then(|c| c.weavy.clone().or(c.mautic.clone()));
+                let named = record
+                    .and_then(|r| self.engine.store.record(&r).ok().flatten())
+                    .and_then(|s| {
+                        s.fields
+                            .get("name")
+                            .and_then(|o| o.value.as_text().map(str::to_owned))
+                    });
+                match named {
+                    Some(n) => format!("{n} (E{id})"),
+                    None => format!("E{id}"),
+                }
+            };
+            entry.note = format!(
+                "the person's company: weavy says {}, Mautic says {}",
+                name(&entry.weavy.value),
+                name(&entry.mautic.value)
+            );
+        }
+        Ok(moved)
     }
 
     /// A side's company reference as the company's entity (`Text("E12")`). `Ok(None)`: not
