@@ -1,0 +1,280 @@
+//! The operator's commands, run as a user runs them: the built binary, against the simulators.
+
+mod common;
+
+use common::{assert_people_agree, text};
+use fieldsync::connector::WeavyRight;
+use fieldsync::sim::SimPair;
+use fieldsync::sim::dataset::{DatasetSpec, Plan};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+fn fieldsync(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fieldsync"));
+    c.args(args)
+        .env_remove("FIELDSYNC_CONFIG")
+        .env_remove("FIELDSYNC_DB")
+        .env_remove("RUST_LOG");
+    c
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `init` for these simulators, with the secrets in the environment.
+fn init(pair: &SimPair, config: &Path) {
+    let out = fieldsync(&[
+        "init",
+        "--config",
+        path(config),
+        "--weavy-url",
+        &pair.weavy.url(),
+        "--weavy-project",
+        pair.weavy.project_code(),
+        "--weavy-user",
+        "api.fieldsync",
+        "--mautic-url",
+        &pair.mautic.url(),
+        "--mautic-client-id",
+        "fieldsync-sim",
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn with_secrets(mut c: Command) -> Command {
+    c.env("FIELDSYNC_WEAVY_PASSWORD", "weavy-demo-password")
+        .env("FIELDSYNC_MAUTIC_CLIENT_SECRET", "sim-secret");
+    c
+}
+
+#[test]
+fn demo_ends_well_and_tells_of_a_conflict_and_a_lead_conversion() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fieldsync(&["demo", "--dir", path(dir.path())])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("[newer_wins]"), "{text}");
+    assert!(text.contains("lead converted"), "{text}");
+    // And the audit commands work on what it leaves.
+    let db = dir.path().join("fieldsync.db");
+    let csv = fieldsync(&["conflicts", "--db", path(&db), "--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    let status = fieldsync(&["status", "--db", path(&db), "--json"])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let rows = stdout(&csv).lines().count() - 1;
+    assert!(rows > 0);
+    assert_eq!(
+        rows as u64,
+        status["conflicts"].as_u64().unwrap(),
+        "one CSV row per conflict"
+    );
+    assert!(stdout(&csv).starts_with("at,cycle,entity,object,field,rule,winner,"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_then_check_passes_and_a_missing_right_is_named() {
+    let pair = SimPair::start(3).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fieldsync.toml");
+    init(&pair, &config);
+    let out = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || {
+            with_secrets(fieldsync(&["check", "--config", path(&config)]))
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out)
+            .lines()
+            .all(|l| l.starts_with("ok") || l.starts_with("all ")),
+        "{}",
+        stdout(&out)
+    );
+
+    pair.weavy
+        .set_right("marketinginbound", WeavyRight::Insert, false);
+    let out = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || {
+            with_secrets(fieldsync(&["check", "--config", path(&config)]))
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let fail: Vec<String> = stdout(&out)
+        .lines()
+        .filter(|l| l.starts_with("FAIL"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(fail.len(), 1, "{}", stdout(&out));
+    assert!(
+        fail[0].contains("Marketing / Entrant") && fail[0].contains("API ajout"),
+        "{}",
+        fail[0]
+    );
+    assert!(
+        fail[0].contains("in weavy Studio, data dictionary, tick 'API ajout'"),
+        "{}",
+        fail[0]
+    );
+    assert!(
+        stderr(&out).contains("1 check(s) failed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_stopped_by_sigterm_exits_cleanly_and_leaves_nothing_half_done() {
+    let pair = SimPair::start(5).await.unwrap();
+    let plan = Plan::new(DatasetSpec::small(5));
+    plan.load(&pair);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fieldsync.toml");
+    std::fs::write(
+        &config,
+        pair.config_toml(&dir.path().join("db"), &plan.person_fields_toml()),
+    )
+    .unwrap();
+
+    let child = with_secrets(fieldsync(&[
+        "run",
+        "--every",
+        "1s",
+        "--config",
+        path(&config),
+    ]))
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let pid = child.id();
+    // SIGTERM in the middle of the first cycle's writes to Mautic.
+    let sent = Arc::new(Mutex::new(false));
+    let flag = sent.clone();
+    pair.mautic.control().on_request(
+        6,
+        false,
+        Arc::new(move || {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            *flag.lock().unwrap() = true;
+        }),
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(*sent.lock().unwrap(), "the stop was sent during the cycle");
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("stopped"), "{}", stderr(&out));
+
+    // Whatever was in flight is either done or still pending: one more sync finishes the job
+    // with no duplicate and full agreement.
+    let out = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || {
+            with_secrets(fieldsync(&["sync", "--config", path(&config)]))
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_people_agree(&pair);
+    let status = fieldsync(&["status", "--config", path(&config), "--json"])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["outbox"], 0);
+    assert_eq!(
+        status["cycles"][1]["interrupted"], true,
+        "{:#}",
+        status["cycles"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_json_counts_match_the_simulators() {
+    let pair = SimPair::start(9).await.unwrap();
+    Plan::new(DatasetSpec::small(9)).load(&pair);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fieldsync.toml");
+    std::fs::write(&config, pair.config_toml(&dir.path().join("db"), "")).unwrap();
+    for _ in 0..2 {
+        let out = tokio::task::spawn_blocking({
+            let config = config.clone();
+            move || {
+                fieldsync(&["sync", "--config", path(&config)])
+                    .output()
+                    .unwrap()
+            }
+        })
+        .await
+        .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = fieldsync(&["status", "--config", path(&config), "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+    assert_eq!(status["cycles"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        status["requests_total"]["weavy"].as_u64().unwrap(),
+        pair.weavy.control().counters().total_requests()
+    );
+    assert_eq!(
+        status["requests_total"]["mautic"].as_u64().unwrap(),
+        pair.mautic.control().counters().total_requests()
+    );
+    let inserted: u64 = status["cycles"][1]["inserts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    let entrants = pair.weavy.api_inserts("marketinginbound") + pair.weavy.api_inserts("customer");
+    let mautic_created: u64 = pair.mautic.created_per_email().values().sum();
+    assert!(
+        inserted >= entrants + mautic_created,
+        "{inserted} vs {entrants} + {mautic_created}"
+    );
+    let human = fieldsync(&["status", "--config", path(&config)])
+        .output()
+        .unwrap();
+    assert!(text(Some(&serde_json::json!(stdout(&human)))).contains("cycle"));
+}
