@@ -288,3 +288,78 @@ async fn an_email_edit_colliding_with_another_mautic_contact_is_refused_and_logg
         logged[0].note
     );
 }
+
+#[tokio::test]
+async fn a_mautic_contact_merged_away_is_relinked_or_marked_gone_never_recreated() {
+    let h = Harness::new("").await;
+    h.pair.weavy.insert(
+        "customercontact",
+        "C1",
+        &[
+            ("firstName", json!("Zoé")),
+            ("email", json!("zoe@exemple.fr")),
+        ],
+    );
+    h.pair.weavy.insert(
+        "customercontact",
+        "C2",
+        &[
+            ("firstName", json!("Yann")),
+            ("email", json!("yann@exemple.fr")),
+        ],
+    );
+    let zoe = h.pair.mautic.add_contact(&[
+        ("firstname", json!("Zoé")),
+        ("email", json!("zoe@exemple.fr")),
+    ]);
+    let _yann = h.pair.mautic.add_contact(&[
+        ("firstname", json!("Yann")),
+        ("email", json!("yann@exemple.fr")),
+    ]);
+    let lone = h.pair.mautic.add_contact(&[
+        ("firstname", json!("Xavier")),
+        ("email", json!("xavier@exemple.fr")),
+    ]);
+    h.cycle().await;
+    let contacts_before = h.pair.mautic.contacts().len();
+
+    // Through the API (another integration), someone writes Zoé's address on Xavier's record:
+    // Mautic merges them and deletes Zoé's contact; Xavier's (now zoe@) survives, and it is
+    // already paired with an Entrant.
+    use fieldsync::connector::{Connector, RecordWrite};
+    use fieldsync::model::{RecordKind, Value};
+    h.engine()
+        .mautic
+        .update(
+            RecordKind::MauticContact,
+            vec![RecordWrite {
+                id: Some(lone.to_string()),
+                fields: vec![("email".into(), Value::text("zoe@exemple.fr"))],
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.pair.mautic.deleted_contacts(), vec![zoe]);
+    // weavy edits C1: the write goes to the deleted contact and answers 404.
+    h.pair
+        .weavy
+        .edit("customercontact", "C1", &[("firstName", json!("Zoé-Anne"))]);
+    let r = h.cycle().await;
+    assert_eq!(r.gone, 1, "{r:#?}");
+    let gone = rule_entries(&h, ConflictRule::RecordGone);
+    assert_eq!(gone.len(), 1);
+    assert!(gone[0].note.contains("already paired"), "{}", gone[0].note);
+    // Never recreated, nothing deleted by fieldsync, and no more writes to it.
+    assert_eq!(h.pair.mautic.contacts().len(), contacts_before - 1);
+    h.pair.weavy.edit(
+        "customercontact",
+        "C1",
+        &[("firstName", json!("Zoé-Anne Marie"))],
+    );
+    let r = h.cycle().await;
+    assert_eq!(r.write_requests.get("mautic"), None, "{r:#?}");
+    assert_eq!(
+        h.pair.mautic.created_per_email().get("zoe@exemple.fr"),
+        None
+    );
+}

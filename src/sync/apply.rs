@@ -467,6 +467,25 @@ async fn not_found(
         let survivor = found
             .iter()
             .find(|r| r.id != patch.record.id && !r.anonymous);
+        // A survivor already paired with another weavy record cannot be taken: one Mautic
+        // contact in two pairs would be written from both. That case is left to a person.
+        let taken_by = match survivor {
+            Some(s) => store
+                .entity_of(&RecordRef::new(kind, s.id.clone()))?
+                .filter(|e| *e != patch.entity),
+            None => None,
+        };
+        if let (Some(survivor), Some(other)) = (survivor, taken_by) {
+            store.mark_gone(&patch.record)?;
+            report.gone += 1;
+            report.conflicts += 1;
+            let note = format!(
+                "Mautic contact {} is gone (merged into contact {}, which is already paired as {other}): fieldsync stops writing to {}; link the weavy record by hand if it should follow {}",
+                patch.record.id, survivor.id, patch.record.id, survivor.id
+            );
+            store.patch_dropped(&patch, &[event(&patch, ConflictRule::RecordGone, "", note)])?;
+            return Ok(());
+        }
         if let Some(survivor) = survivor
             && let Some(mut entity) = store.entity(patch.entity)?
         {
