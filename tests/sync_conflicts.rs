@@ -68,11 +68,10 @@ fn firstnames(h: &Harness, m: u64) -> (String, String) {
 }
 
 fn conflicts(h: &Harness, field: &str) -> Vec<fieldsync::model::ConflictEntry> {
-    let f = ConflictFilter {
+    h.conflicts(ConflictFilter {
         field: Some(field.into()),
         ..Default::default()
-    };
-    h.engine().store.conflicts(&f).map(Result::unwrap).collect()
+    })
 }
 
 /// weavy edits first; Mautic edits later, its clock an hour ahead so the order is certain.

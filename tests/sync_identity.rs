@@ -9,11 +9,10 @@ use fieldsync::store::ConflictFilter;
 use serde_json::json;
 
 fn rule_entries(h: &Harness, rule: ConflictRule) -> Vec<fieldsync::model::ConflictEntry> {
-    let f = ConflictFilter {
+    h.conflicts(ConflictFilter {
         rule: Some(rule),
         ..Default::default()
-    };
-    h.engine().store.conflicts(&f).map(Result::unwrap).collect()
+    })
 }
 
 #[tokio::test]

@@ -1,22 +1,18 @@
 //! `fieldsync duplicates`: records sharing an e-mail (people) or a company key on one side:
 //! which one is synced (kept) and which are left alone. Read from the database.
 
-use super::{CmdError, ConfigArgs, open_waiting};
+use super::{CmdError, StoreArgs, open_waiting};
 use crate::model::{RecordRef, Side};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Show the records that share an e-mail or company key: the one synced, the ones left alone.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DuplicatesArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
-    /// The database, when not the one the config names.
-    #[arg(long, value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    pub store: StoreArgs,
     /// Machine-readable output (JSON Lines, one group a line).
     #[arg(long)]
     pub json: bool,
@@ -95,13 +91,7 @@ pub fn groups(store: &Store) -> Result<Vec<Group>, StoreError> {
 }
 
 pub async fn run(args: &DuplicatesArgs) -> Result<Vec<Group>, CmdError> {
-    let path = match &args.db {
-        Some(p) => p.clone(),
-        None => args.config.load()?.store.path,
-    };
-    if !path.exists() {
-        return Err(CmdError::NoDatabase(path));
-    }
+    let path = args.store.path()?;
     let store = open_waiting(&path, 64, Duration::from_secs(30), None).await?;
     let groups = groups(&store)?;
     let mut out = std::io::stdout().lock();

@@ -83,6 +83,31 @@ impl ConfigArgs {
     }
 }
 
+/// The database of a configuration, or one given by path: for commands that only read it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The database, when not the one the config names.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The database path; it must exist.
+    pub fn path(&self) -> Result<PathBuf, CmdError> {
+        let path = match &self.db {
+            Some(p) => p.clone(),
+            None => self.config.load()?.store.path,
+        };
+        if path.exists() {
+            Ok(path)
+        } else {
+            Err(CmdError::NoDatabase(path))
+        }
+    }
+}
+
 /// Errors of the commands themselves (their arguments, their output).
 #[derive(Debug, thiserror::Error)]
 pub enum CmdError {

@@ -1,23 +1,19 @@
 //! `fieldsync status`: the last cycles, the cursors, what is pending, and the requests sent,
 //! for a person (`status`) or for monitoring (`status --json`).
 
-use super::{CmdError, ConfigArgs, open_waiting};
+use super::{CmdError, StoreArgs, open_waiting};
 use crate::sync::CycleReport;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Show the last cycles, cursors, pending work and requests sent.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
-    /// The database, when not the one the config names.
-    #[arg(long, value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    pub store: StoreArgs,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -50,13 +46,7 @@ pub struct Status {
 }
 
 pub async fn run(args: &StatusArgs) -> Result<Status, CmdError> {
-    let path = match &args.db {
-        Some(p) => p.clone(),
-        None => args.config.load()?.store.path,
-    };
-    if !path.exists() {
-        return Err(CmdError::NoDatabase(path));
-    }
+    let path = args.store.path()?;
     let store = open_waiting(&path, 64, args.wait, None).await?;
     let stats = store.stats();
     let mut requests: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();

@@ -71,6 +71,18 @@ impl Harness {
         r
     }
 
+    /// The conflict-log entries matching `filter`, in time order.
+    pub fn conflicts(
+        &self,
+        filter: fieldsync::store::ConflictFilter,
+    ) -> Vec<fieldsync::model::ConflictEntry> {
+        self.engine()
+            .store
+            .conflicts(&filter)
+            .map(Result::unwrap)
+            .collect()
+    }
+
     pub async fn try_cycle(&self, options: CycleOptions) -> CycleReport {
         self.engine()
             .cycle(options, &NoProgress)
