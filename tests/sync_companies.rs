@@ -269,3 +269,61 @@ async fn a_bounce_in_mautic_reaches_weavy_once() {
         "the next cycle changes nothing: {r:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_relation_waiting_for_its_company_is_set_once_the_company_exists() {
+    use fieldsync::connector::WeavyRight;
+    let h = Harness::new("").await;
+    let globex = h
+        .pair
+        .mautic
+        .add_company(&[("companyname", json!("Globex"))]);
+    let m = h.pair.mautic.add_contact(&[
+        ("firstname", json!("Inès")),
+        ("email", json!("ines@globex.fr")),
+        ("company", json!("Globex")),
+    ]);
+    h.pair.mautic.link_contact_company(m, globex, true);
+    h.pair.weavy.insert(
+        "customercontact",
+        "C1",
+        &[
+            ("firstName", json!("Inès")),
+            ("email", json!("ines@globex.fr")),
+        ],
+    );
+    // weavy refuses to create customers this cycle: the contact's company cannot be set yet.
+    h.pair
+        .weavy
+        .set_right("customer", WeavyRight::Insert, false);
+    let r = h.try_cycle(fieldsync::sync::CycleOptions::default()).await;
+    assert!(
+        r.errors.iter().any(|e| e.contains("API ajout")),
+        "{:?}",
+        r.errors
+    );
+    assert_eq!(
+        text(
+            h.pair
+                .weavy
+                .record("customercontact", "C1")
+                .unwrap()
+                .get("customer_ID")
+        ),
+        ""
+    );
+    // The right is back; nothing else changed: the company is created and the contact follows.
+    h.pair.weavy.set_right("customer", WeavyRight::Insert, true);
+    h.cycle().await;
+    assert_eq!(
+        text(
+            h.pair
+                .weavy
+                .record("customercontact", "C1")
+                .unwrap()
+                .get("customer_ID")
+        ),
+        format!("wm-co-{globex}")
+    );
+    assert_eq!(h.cycle().await.total_write_requests(), 0);
+}

@@ -151,11 +151,15 @@ fn prepare(engine: &Engine, kind: RecordKind, patch: Patch) -> Result<Prepared, 
     let mut fields = Vec::new();
     let mut sent = Vec::new();
     let mut link_company = None;
+    let mut retry_relation = false;
     for w in &patch.writes {
         match w.field.as_str() {
             RELATION => {
                 // The value is the company's entity: its record on this side.
                 let Some(company) = company_record(engine, &w.new, kind.side())? else {
+                    // The company is not on this side yet (its insert is pending): the person
+                    // is merged again next cycle, when it may be.
+                    retry_relation = true;
                     continue;
                 };
                 match kind.side() {
@@ -194,6 +198,11 @@ fn prepare(engine: &Engine, kind: RecordKind, patch: Patch) -> Result<Prepared, 
         (PatchOp::Insert, Side::Mautic) => None,
         _ => Some(patch.record.id.clone()),
     };
+    if retry_relation && let Some(e) = engine.store.entity(patch.entity)? {
+        engine
+            .store
+            .mark_dirty([&e.weavy, &e.mautic].into_iter().flatten())?;
+    }
     Ok(Prepared {
         patch,
         write: RecordWrite { id, fields },
