@@ -278,3 +278,74 @@ async fn status_json_counts_match_the_simulators() {
         .unwrap();
     assert!(text(Some(&serde_json::json!(stdout(&human)))).contains("cycle"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_lists_both_sides_custom_fields_and_mappings() {
+    let pair = SimPair::start(4).await.unwrap();
+    pair.mautic.add_custom_field("contact", "segment", "text");
+    pair.weavy
+        .add_custom_field("customercontact", "segment", "text");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fieldsync.toml");
+    std::fs::write(&config, pair.config_toml(&dir.path().join("db"), "")).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        fieldsync(&["fields", "--config", path(&config), "--object", "contact"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("mautic contact (Contacts)"), "{text}");
+    let line = |code: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{code} ")))
+            .unwrap_or_else(|| panic!("{code} in {text}"))
+            .to_owned()
+    };
+    assert!(line("segment").contains("custom"), "{}", line("segment"));
+    assert!(
+        line("firstname").ends_with("firstname"),
+        "mapped as firstname: {}",
+        line("firstname")
+    );
+    assert!(
+        line("dnc_bounced").contains(" no "),
+        "read-only: {}",
+        line("dnc_bounced")
+    );
+    assert!(
+        !text.contains("weavy customercontact"),
+        "only the object asked for"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_json_on_request_and_bars_stay_off_a_pipe() {
+    let pair = SimPair::start(6).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fieldsync.toml");
+    std::fs::write(&config, pair.config_toml(&dir.path().join("db"), "")).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        fieldsync(&[
+            "sync",
+            "-vv",
+            "--log-format",
+            "json",
+            "--config",
+            path(&config),
+        ])
+        .output()
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<&str> = std::str::from_utf8(&out.stderr).unwrap().lines().collect();
+    assert!(lines.len() > 3, "trace logs expected");
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v.get("level").is_some(), "{l}");
+    }
+}
