@@ -154,6 +154,9 @@ pub struct SyncConfig {
     pub create_mautic_companies: bool,
     /// A patch rejected this many times is dropped and logged.
     pub max_patch_attempts: u32,
+    /// The longest text value (in bytes) copied to the other side; a longer one is reported
+    /// on its record and not copied.
+    pub max_value_bytes: usize,
 }
 
 /// Who wins a tie.
@@ -192,6 +195,7 @@ impl Default for SyncConfig {
             create_weavy_companies: true,
             create_mautic_companies: true,
             max_patch_attempts: 5,
+            max_value_bytes: crate::model::ValueLimits::DEFAULT.max_text_bytes,
         }
     }
 }
@@ -550,6 +554,12 @@ impl Config {
         if self.sync.period < Duration::from_secs(1) {
             p.push(problem("sync.period", "must be at least 1s"));
         }
+        if self.sync.max_value_bytes == 0 {
+            p.push(problem(
+                "sync.max_value_bytes",
+                "must be at least 1 (the default is 65536)",
+            ));
+        }
         if self.sync.max_patch_attempts == 0 {
             p.push(problem("sync.max_patch_attempts", "must be at least 1"));
         }
@@ -625,6 +635,13 @@ impl Config {
                     ),
                 ));
             }
+        }
+    }
+
+    /// The bounds on values copied from one side to the other.
+    pub fn value_limits(&self) -> crate::model::ValueLimits {
+        crate::model::ValueLimits {
+            max_text_bytes: self.sync.max_value_bytes,
         }
     }
 
