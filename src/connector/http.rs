@@ -286,9 +286,9 @@ impl Reply {
         (200..300).contains(&self.status)
     }
 
-    /// Parses the body as JSON.
+    /// Parses the body as JSON (see [`json`]).
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ErrorKind> {
-        serde_json::from_slice(&self.body).map_err(|e| ErrorKind::Decode(format!("{e}")))
+        json(&self.body).map_err(|e| ErrorKind::Decode(format!("{e}")))
     }
 
     /// The server's clock, from the HTTP `Date` header.
@@ -302,6 +302,17 @@ impl Reply {
     /// The start of the body, for error messages (never used on authentication calls).
     pub fn snippet(&self) -> String {
         snippet(&self.body)
+    }
+}
+
+/// Parses an answer as JSON. Bytes that are not UTF-8 do not fail the whole answer: they are
+/// read as U+FFFD, which [`crate::model::Value::coerce_within`] refuses, so only the values
+/// that hold them are reported, on their records. Nesting deeper than serde_json's limit
+/// (128) is an error, never a stack overflow.
+pub fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_str(&String::from_utf8_lossy(body)),
     }
 }
 

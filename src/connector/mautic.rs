@@ -25,7 +25,7 @@
 //!   sending, as are writes to the read-only Do Not Contact pseudo-fields.
 
 mod params;
-mod parse;
+pub mod parse;
 
 use super::http::{Call, Http, Reply};
 use super::{
@@ -908,7 +908,7 @@ impl Connector for MauticClient {
             Err(e) => return Err(e),
         };
         let decode = |m: String| err(call, ErrorKind::Decode(m)).with_record(id);
-        let v: Json = serde_json::from_slice(&reply.body).map_err(|e| decode(e.to_string()))?;
+        let v: Json = super::http::json(&reply.body).map_err(|e| decode(e.to_string()))?;
         let r = v
             .get(obj.one)
             .ok_or_else(|| decode(format!("the answer has no '{}'", obj.one)))?;

@@ -86,7 +86,7 @@ pub fn model_type(raw: &str) -> FieldType {
 /// `GET /api/fields/{object}`: `{"total": n, "fields": [...]}` (a list, or an object keyed by
 /// id on some versions).
 pub fn fields(body: &[u8], kind: RecordKind) -> Result<Vec<FieldInfo>, String> {
-    let v: Json = serde_json::from_slice(body).map_err(|e| format!("fields answer: {e}"))?;
+    let v: Json = crate::connector::http::json(body).map_err(|e| format!("fields answer: {e}"))?;
     let shipped: &[&str] = match kind {
         RecordKind::MauticCompany => &SHIPPED_COMPANY_FIELDS,
         _ => &SHIPPED_CONTACT_FIELDS,
@@ -158,10 +158,15 @@ pub fn items(v: &Json) -> BTreeMap<u64, &Json> {
     }
 }
 
-/// A number Mautic may write as a number or a string.
+/// A whole number Mautic may write as a number or a string. A negative, fractional or
+/// out-of-range one is none: read as an id, `47.9` or `-1` would name another record.
 pub fn loose_u64(v: &Json) -> Option<u64> {
     match v {
-        Json::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
+        Json::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..18_446_744_073_709_551_615.0).contains(f))
+                .map(|f| f as u64)
+        }),
         Json::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -178,7 +183,7 @@ pub struct Page {
 
 /// `{"total": "12", "contacts": {"47": {...}}}` (or `[]`, or `{}`).
 pub fn page(body: &[u8], key: &str, kind: RecordKind, types: &FieldTypes) -> Result<Page, String> {
-    let v: Json = serde_json::from_slice(body).map_err(|e| format!("list answer: {e}"))?;
+    let v: Json = crate::connector::http::json(body).map_err(|e| format!("list answer: {e}"))?;
     let list = v
         .get(key)
         .ok_or_else(|| format!("the list answer has no '{key}'"))?;
@@ -301,7 +306,7 @@ pub struct BatchAnswer {
 
 /// `{"contacts": {idx: ...} | [...], "statusCodes": ..., "errors": ...}`.
 pub fn batch(body: &[u8], key: &str) -> Result<BatchAnswer, String> {
-    let v: Json = serde_json::from_slice(body).map_err(|e| format!("batch answer: {e}"))?;
+    let v: Json = crate::connector::http::json(body).map_err(|e| format!("batch answer: {e}"))?;
     let records = items(v.get(key).unwrap_or(&Json::Null))
         .into_iter()
         .map(|(k, r)| (k, r.clone()))
@@ -311,7 +316,13 @@ pub fn batch(body: &[u8], key: &str) -> Result<BatchAnswer, String> {
             .ok_or("the batch answer has no statusCodes")?,
     )
     .into_iter()
-    .filter_map(|(k, c)| loose_u64(c).map(|c| (k, c as u16)))
+    // A code that is not an HTTP status is no code (65736 must not read as 200).
+    .filter_map(|(k, c)| {
+        loose_u64(c)
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| (100..600).contains(c))
+            .map(|c| (k, c))
+    })
     .collect();
     let errors = items(v.get("errors").unwrap_or(&Json::Null))
         .into_iter()
@@ -337,7 +348,7 @@ fn item_message(e: &Json) -> String {
 /// The message of an error answer, in either shape:
 /// `{"errors":[{"code":400,"message":"..."}]}` or `{"error":{"message":"...","code":400}}`.
 pub fn error_message(body: &[u8]) -> Option<String> {
-    let v: Json = serde_json::from_slice(body).ok()?;
+    let v: Json = crate::connector::http::json(body).ok()?;
     let text = |x: &Json| x.get("message").and_then(Json::as_str).map(str::to_owned);
     if let Some(errors) = v.get("errors") {
         let messages: Vec<String> = items(errors).into_values().filter_map(text).collect();
