@@ -496,9 +496,9 @@ impl Value {
             },
             (FieldType::Date, Value::Date(d)) => Ok(Value::Date(d)),
             (FieldType::Date, Value::DateTime(t)) => Ok(Value::Date(t.date_naive())),
-            (FieldType::Date, Value::Text(s)) => match parse_date(&s) {
+            (FieldType::Date, Value::Text(s)) => match read_date(&s) {
                 Some(d) => Ok(Value::Date(d)),
-                None => match parse_datetime(&s) {
+                None => match read_datetime(&s) {
                     Some(t) => Ok(Value::Date(t.date_naive())),
                     None => Err(fail(&Value::Text(s))),
                 },
@@ -507,9 +507,9 @@ impl Value {
             (FieldType::DateTime, Value::Date(d)) => Ok(Value::DateTime(
                 d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc(),
             )),
-            (FieldType::DateTime, Value::Text(s)) => match parse_datetime(&s) {
+            (FieldType::DateTime, Value::Text(s)) => match read_datetime(&s) {
                 Some(t) => Ok(Value::DateTime(t)),
-                None => match parse_date(&s) {
+                None => match read_date(&s) {
                     Some(d) => Ok(Value::DateTime(
                         d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc(),
                     )),
@@ -639,17 +639,26 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 /// Parses a calendar date: `2024-05-01` or `01/05/2024` (French order).
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    read_date(s).filter(|d| plausible_year(d.year_ce().1 as i32))
+}
+
+/// [`parse_date`] without the plausibility check (coercion reports the year instead).
+fn read_date(s: &str) -> Option<NaiveDate> {
     let t = s.trim();
     NaiveDate::parse_from_str(t, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(t, "%d/%m/%Y"))
         .ok()
-        .filter(|d| plausible_year(d.year_ce().1 as i32))
 }
 
 /// Parses an instant: RFC 3339 / ISO 8601 with an offset, or a zone-less
 /// `YYYY-MM-DD HH:MM:SS` / `YYYY-MM-DDTHH:MM:SS` taken as UTC (callers that know the zone
 /// convert before calling).
 pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    read_datetime(s).filter(|t| plausible_year(t.naive_utc().date().year_ce().1 as i32))
+}
+
+/// [`parse_datetime`] without the plausibility check (coercion reports the year instead).
+fn read_datetime(s: &str) -> Option<DateTime<Utc>> {
     let t = s.trim();
     let parsed = DateTime::parse_from_rfc3339(t)
         .map(|d| d.with_timezone(&Utc))
@@ -670,7 +679,7 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
             .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
             .map(|n| n.and_utc())
         })?;
-    plausible_year(parsed.naive_utc().date().year_ce().1 as i32).then_some(parsed)
+    Some(parsed)
 }
 
 use chrono::Datelike;

@@ -466,6 +466,12 @@ impl Http {
                         _ => return Ok(reply),
                     }
                 }
+                // An answer over the size cap would be as large again: not retried.
+                Err(kind) if !kind.is_transient() => {
+                    self.counter.bump(self.side, call.kind, |s| s.failures += 1);
+                    tracing::warn!(side = %self.side, call = call.name, error = %kind, "giving up");
+                    return Err(self.error(&call, kind));
+                }
                 Err(kind) => (kind, None),
             };
             let (kind, wait) = failure;

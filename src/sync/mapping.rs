@@ -124,6 +124,15 @@ pub fn sighting(config: &Config, r: &RemoteRecord, report: &mut CycleReport) -> 
             }
         }
     }
+    // The internal fields (a person's company, the IDCRM) obey the same limits.
+    s.fields.retain(|(name, v)| match v.refusal(&limits) {
+        None => true,
+        Some(why) => {
+            report.invalid_values += 1;
+            report.error(format!("{} {}: field {name} skipped: {why}", r.kind, r.id));
+            false
+        }
+    });
     s.fields.sort_by(|a, b| a.0.cmp(&b.0));
     Some(s)
 }
