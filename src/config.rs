@@ -486,7 +486,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: PathBuf::from("(config)"),
-            message: e.to_string(),
+            message: parse_message(text, &e),
         })?;
         let problems = config.check();
         if problems.is_empty() {
@@ -795,6 +795,40 @@ impl Config {
     }
 }
 
+/// A TOML error as a user reads it: where (line and column) and what, but never the source
+/// line itself (toml quotes it, and it may be the line holding a password), and with the value
+/// of every secret-looking setting of the file blotted out of the message (a password written
+/// as a number is quoted in "invalid type: integer `...`").
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    let mut message = e.message().trim().to_owned();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim().trim_matches(['"', '\'']).to_ascii_lowercase();
+        if !(key.contains("password") || key.contains("secret") || key.contains("token")) {
+            continue;
+        }
+        let value = value.trim().trim_matches(['"', '\'', '[', ']', ' ']);
+        if !value.is_empty() {
+            message = message.replace(value, "***");
+        }
+    }
+    match e.span() {
+        Some(span) => {
+            let mut at = span.start.min(text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            let before = &text[..at];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
 fn secret(
     inline: &Option<Secret>,
     env: &str,
@@ -949,6 +983,33 @@ direction = \"Sync only to Mautic\"
         let s = c.weavy_password().unwrap();
         assert_eq!(s.expose(), "hunter2");
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_broken_line_holding_a_secret_is_never_quoted() {
+        for (line, secret) in [
+            ("password = \"hunter2-xyz", "hunter2-xyz"),
+            ("password = 98765432", "98765432"),
+            ("password = hunter2-xyz", "hunter2-xyz"),
+            ("password = [\"hunter2-xyz\"]", "hunter2-xyz"),
+            ("passwrd = \"hunter2-xyz\"", "hunter2-xyz"),
+        ] {
+            let text = MINIMAL.replace("user = \"api\"", &format!("user = \"api\"\n{line}"));
+            let ConfigError::Parse { message, .. } = Config::parse(&text).unwrap_err() else {
+                panic!("{line}: not a parse error")
+            };
+            assert!(!message.contains(secret), "{line}: {message}");
+            assert!(message.starts_with("line 5, column"), "{line}: {message}");
+        }
+        // Other errors still say what is wrong.
+        let text = format!("{MINIMAL}\n[sync]\nperiod = 15\n");
+        let ConfigError::Parse { message, .. } = Config::parse(&text).unwrap_err() else {
+            panic!()
+        };
+        assert!(
+            message.contains("line 11") && message.contains("invalid type"),
+            "{message}"
+        );
     }
 
     #[cfg(unix)]
