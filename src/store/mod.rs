@@ -28,11 +28,13 @@
 pub mod codec;
 mod conflicts;
 mod entities;
+mod integrity;
 pub mod keys;
 mod records;
 
 pub use conflicts::ConflictFilter;
 pub use entities::MergeCommit;
+pub use integrity::SEAL_FILE;
 pub use records::{IngestStats, Sighting};
 
 use crate::model::RecordKind;
@@ -75,6 +77,10 @@ pub enum StoreError {
     OutdatedFormat { what: &'static str, found: u8 },
     #[error("database I/O error: {0}; check the disk (space, permissions) and try again")]
     Io(String),
+    #[error(
+        "the database at {path} is damaged: {detail}. Nothing was changed. Move it aside, run `fieldsync sync --full` to rebuild the state from both sides, and export its conflict log with `fieldsync conflicts --db <the moved database>` (see docs/RECOVERY.md)"
+    )]
+    Damaged { path: PathBuf, detail: String },
 }
 
 impl From<sled::Error> for StoreError {
@@ -137,21 +143,54 @@ pub struct Store {
     meta: sled::Tree,
 }
 
+/// The path a temporary store reports.
+const TEMPORARY: &str = "(temporary)";
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_CYCLE: &[u8] = b"cycle";
 
 impl Store {
     /// Opens (or creates, owner-only) the database at `path`.
     pub fn open(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Store, StoreError> {
+        let store = Store::open_unchecked(path, options)?;
+        store.check_seal()?;
+        Ok(store)
+    }
+
+    /// Opens a database even when it is [`StoreError::Damaged`], to read what is left of it
+    /// (`conflicts`, `history`): the damage found, if any, comes back beside the store.
+    /// Never use it to sync.
+    pub fn open_to_salvage(
+        path: impl AsRef<Path>,
+        options: &StoreOptions,
+    ) -> Result<(Store, Option<StoreError>), StoreError> {
+        let store = Store::open_unchecked(path, options)?;
+        let damage = store.check_seal().err();
+        Ok((store, damage))
+    }
+
+    fn open_unchecked(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         create_private_dir(&path).map_err(|e| StoreError::Open {
             path: path.clone(),
             detail: e.to_string(),
         })?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&path)
-            .cache_capacity(options.cache_bytes)
-            .open()
+            .cache_capacity(options.cache_bytes);
+        // sled asserts its own invariants while recovering: on a damaged file it can panic
+        // instead of answering an error.
+        let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()))
+            .map_err(|panic| StoreError::Damaged {
+                path: path.clone(),
+                detail: format!(
+                    "sled failed while recovering it ({})",
+                    panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".into())
+                ),
+            })?
             .map_err(|e| open_error(&path, e))?;
         Store::from_db(db, path)
     }
@@ -159,7 +198,7 @@ impl Store {
     /// A database that disappears when dropped (tests, `demo` without `--dir`).
     pub fn temporary() -> Result<Store, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
-        Store::from_db(db, PathBuf::from("(temporary)"))
+        Store::from_db(db, PathBuf::from(TEMPORARY))
     }
 
     fn from_db(db: sled::Db, path: PathBuf) -> Result<Store, StoreError> {
@@ -215,10 +254,9 @@ impl Store {
         &self.path
     }
 
-    /// Makes everything written so far durable.
+    /// Makes everything written so far durable (and sealed: see [`integrity`]).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        self.flush_sealed()
     }
 
     /// The database's size on disk, in bytes.
@@ -230,7 +268,7 @@ impl Store {
     pub fn next_cycle(&self) -> Result<u64, StoreError> {
         let next = self.meta_u64(META_CYCLE)?.unwrap_or(0) + 1;
         self.meta.insert(META_CYCLE, &next.to_be_bytes())?;
-        self.db.flush()?;
+        self.flush_sealed()?;
         Ok(next)
     }
 
@@ -273,14 +311,14 @@ impl Store {
     pub fn set_cursor(&self, kind: RecordKind, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.cursors
             .insert(keys::cursor(kind), &keys::time(codec::micros(at)))?;
-        self.db.flush()?;
+        self.flush_sealed()?;
         Ok(())
     }
 
     /// Forgets every cursor: the next pull reads everything (`sync --full`).
     pub fn clear_cursors(&self) -> Result<(), StoreError> {
         self.cursors.clear()?;
-        self.db.flush()?;
+        self.flush_sealed()?;
         Ok(())
     }
 
@@ -348,6 +386,10 @@ fn open_error(path: &Path, e: sled::Error) -> StoreError {
             StoreError::Io(detail) => StoreError::Open {
                 path: path.to_path_buf(),
                 detail,
+            },
+            StoreError::Corrupt { detail, .. } => StoreError::Damaged {
+                path: path.to_path_buf(),
+                detail: format!("sled cannot read it back ({detail})"),
             },
             other => other,
         }
