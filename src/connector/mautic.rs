@@ -355,7 +355,7 @@ impl MauticClient {
                 &query,
             )
             .await?;
-        Ok(page.total.unwrap_or(page.records.len() as u64))
+        Ok(page.total.unwrap_or(page.rows as u64))
     }
 
     /// Authenticates and reads one contact: what `fieldsync check` needs to know works.
@@ -792,7 +792,7 @@ impl Inner {
     /// cut the page below the limit asked (a stale `total` costs one empty call, never a
     /// missed record).
     fn is_last(&self, page: &parse::Page) -> bool {
-        let n = page.records.len();
+        let n = page.rows;
         n == 0 || (n < self.page_size && page.total.is_none_or(|t| t <= n as u64))
     }
 }
@@ -800,12 +800,7 @@ impl Inner {
 /// The id to page after: the largest of the page. A page that does not move forward would
 /// loop forever: the server ignored the id condition.
 fn next_after(page: &parse::Page, after: u64, call: &str) -> Result<u64, ConnectorError> {
-    let max = page
-        .records
-        .iter()
-        .filter_map(|r| r.id.parse::<u64>().ok())
-        .max()
-        .unwrap_or(after);
+    let max = page.max_id.unwrap_or(after);
     if max <= after {
         return Err(err(
             call,
@@ -870,7 +865,7 @@ impl Connector for MauticClient {
                 .page(obj, Call::new(CallKind::Find, call), &query)
                 .await?;
             let last = self.inner.is_last(&page);
-            if !page.records.is_empty() {
+            if page.rows > 0 {
                 after = next_after(&page, after, call)?;
             }
             found.extend(page.records);
@@ -979,7 +974,7 @@ impl Pager for MauticPager {
             self.server_time = reply.server_date();
         }
         self.done = self.inner.is_last(&page);
-        if page.records.is_empty() {
+        if page.rows == 0 {
             return Ok(None);
         }
         self.after = next_after(&page, self.after, call)?;
@@ -1063,6 +1058,8 @@ mod tests {
         let page = |n: u64, total: Option<u64>| parse::Page {
             total,
             records: (1..=n).map(record).collect(),
+            rows: n as usize,
+            max_id: (n > 0).then_some(n),
         };
         let inner = &client.inner;
         assert!(inner.is_last(&page(0, Some(1000))));

@@ -179,22 +179,36 @@ pub struct Page {
     pub total: Option<u64>,
     /// The records, by id ascending.
     pub records: Vec<RemoteRecord>,
+    /// Rows in the answer, readable or not: whether the page was full.
+    pub rows: usize,
+    /// The largest id in the answer, readable record or not: where the next page starts.
+    pub max_id: Option<u64>,
 }
 
-/// `{"total": "12", "contacts": {"47": {...}}}` (or `[]`, or `{}`).
+/// `{"total": "12", "contacts": {"47": {...}}}` (or `[]`, or `{}`). A row that does not read
+/// as a record (no id, no date) is skipped with a warning naming it, so one odd record never
+/// stops a pull; paging still moves past it.
 pub fn page(body: &[u8], key: &str, kind: RecordKind, types: &FieldTypes) -> Result<Page, String> {
     let v: Json = crate::connector::http::json(body).map_err(|e| format!("list answer: {e}"))?;
     let list = v
         .get(key)
         .ok_or_else(|| format!("the list answer has no '{key}'"))?;
-    let mut records = items(list)
-        .into_values()
-        .map(|r| record(kind, r, types))
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = items(list);
+    let mut records = Vec::with_capacity(rows.len());
+    let mut max_id = None;
+    for row in rows.values() {
+        max_id = max_id.max(row.get("id").and_then(loose_u64));
+        match record(kind, row, types) {
+            Ok(r) => records.push(r),
+            Err(m) => tracing::warn!("a {kind} row was skipped: {m}"),
+        }
+    }
     records.sort_by_key(|r| r.id.parse::<u64>().unwrap_or(u64::MAX));
     Ok(Page {
         total: v.get("total").and_then(loose_u64),
         records,
+        rows: rows.len(),
+        max_id,
     })
 }
 
@@ -490,6 +504,11 @@ mod tests {
             assert_eq!(p.total, Some(0));
         }
         assert!(page(b"{}", "contacts", RecordKind::MauticContact, &t).is_err());
+        // A record without a readable date is skipped; the page still counts it.
+        let body = json!({"total": 2, "contacts": {"9": c(9), "12": {"id": 12, "dateAdded": "yesterday"}}}).to_string();
+        let p = page(body.as_bytes(), "contacts", RecordKind::MauticContact, &t).unwrap();
+        assert_eq!(p.records.len(), 1);
+        assert_eq!((p.rows, p.max_id), (2, Some(12)));
         assert!(page(b"<html>", "contacts", RecordKind::MauticContact, &t).is_err());
     }
 
