@@ -308,7 +308,7 @@ impl Reply {
 /// Parses an answer as JSON. Bytes that are not UTF-8 do not fail the whole answer: they are
 /// read as U+FFFD, which [`crate::model::Value::coerce_within`] refuses, so only the values
 /// that hold them are reported, on their records. Nesting deeper than serde_json's limit
-/// (128) is an error, never a stack overflow.
+/// (128) is an error (or, under a key the caller ignores, skipped), never a stack overflow.
 pub fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
     match std::str::from_utf8(body) {
         Ok(text) => serde_json::from_str(text),
