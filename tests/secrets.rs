@@ -107,8 +107,12 @@ impl Env {
     }
 
     fn run(&self, args: &[&str], needs: Needs, env: &[(&str, &str)]) -> Run {
+        self.run_as("json", args, needs, env)
+    }
+
+    fn run_as(&self, format: &str, args: &[&str], needs: Needs, env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fieldsync"));
-        cmd.args(["-vv", "--log-format", "json"]);
+        cmd.args(["-vv", "--log-format", format]);
         let out = self.out.display().to_string();
         let args: Vec<String> = args
             .iter()
@@ -282,6 +286,10 @@ async fn no_secret_or_token_appears_in_any_output_export_or_the_database() {
         );
         runs.push(r);
     }
+    // The text log format, at trace level.
+    let r = e.run_as("text", &["sync", "--full"], Needs::Config, &secrets_env);
+    assert!(r.ok && r.stderr.contains(" DEBUG "), "{}", r.stderr);
+    runs.push(r);
     // Every level of every crate, once.
     let mut r = e.run(
         &["sync", "--full"],
