@@ -404,3 +404,46 @@ async fn a_stalled_simulator_gives_a_timeout_naming_the_call() {
     assert!(m.contains("weavy") && m.contains("no answer within"), "{m}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// Review: a token answer whose `expires_in` is near `u64::MAX` made the renewal time overflow
+/// `Instant` and panicked the whole process; it is now capped at a year.
+#[tokio::test]
+async fn a_token_that_lasts_forever_does_not_crash_the_client() {
+    use fieldsync::connector::mautic::{MauticAuth, MauticClient, MauticSettings};
+    let server = serve(
+        Router::new()
+            .route(
+                "/oauth/v2/token",
+                axum::routing::post(|| async {
+                    axum::Json(json!({
+                        "access_token": "forever", "expires_in": u64::MAX, "token_type": "bearer"
+                    }))
+                }),
+            )
+            .route(
+                "/api/fields/contact",
+                get(|| async {
+                    axum::Json(json!({"total": 1, "fields": [
+                        {"id": 1, "alias": "email", "label": "Email", "type": "email"}
+                    ]}))
+                }),
+            ),
+    )
+    .await;
+    let client = MauticClient::new(
+        MauticSettings {
+            http: HttpSettings::fast(),
+            ..MauticSettings::new(
+                server.url(),
+                MauticAuth::OAuth2 {
+                    client_id: "id".into(),
+                    client_secret: Secret::new("s"),
+                },
+            )
+        },
+        RequestCounter::new(),
+    )
+    .unwrap();
+    let fields = client.fields(RecordKind::MauticContact).await.unwrap();
+    assert!(fields.iter().any(|f| f.code == "email"));
+}

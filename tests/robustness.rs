@@ -334,6 +334,13 @@ fn check_mautic(data: &[u8]) -> Result<(), TestCaseError> {
         }
     }
     let _ = parse::error_message(data);
+    match parse::token(data) {
+        Ok((token, lifetime)) => {
+            prop_assert!(!token.is_empty());
+            prop_assert!(lifetime <= parse::MAX_TOKEN_LIFETIME);
+        }
+        Err(e) => prop_assert!(matches!(e, ErrorKind::Decode(_)), "{e:?}"),
+    }
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! Every Mautic answer parser on the same bytes: list pages (contacts and companies), batch
-//! answers, error bodies in both shapes, field lists. Whatever the bytes, each parser returns
+//! answers, error bodies in both shapes, field lists, OAuth2 token answers. Whatever the bytes, each parser returns
 //! a value or an error, never panics; every value it reads then goes through what the sync
 //! does with it (coercion into each type under the limits) without panicking, and a value
 //! that passes the limits is one the limits accept.
@@ -85,4 +85,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = parse::error_message(data);
+    if let Ok((token, lifetime)) = parse::token(data) {
+        assert!(!token.is_empty());
+        assert!(lifetime <= parse::MAX_TOKEN_LIFETIME);
+    }
 });

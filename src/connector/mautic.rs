@@ -685,27 +685,13 @@ impl Inner {
                 message: oauth_refusal(&reply.body).to_owned(),
             });
         }
-        // Never quote this answer: it holds the token.
-        let v: Json = match serde_json::from_slice(&reply.body) {
-            Ok(v) => v,
-            Err(_) => {
-                return fail(ErrorKind::Decode(
-                    "the token answer is not JSON (is the URL a Mautic?)".into(),
-                ));
-            }
+        let (value, expires_in) = match parse::token(&reply.body) {
+            Ok(t) => t,
+            Err(kind) => return fail(kind),
         };
-        let Some(value) = v.get("access_token").and_then(Json::as_str) else {
-            return fail(ErrorKind::Decode(
-                "the token answer has no access_token".into(),
-            ));
-        };
-        let expires_in = v
-            .get("expires_in")
-            .and_then(parse::loose_u64)
-            .unwrap_or(3600);
         Ok(Token {
-            value: Secret::new(value),
-            renew_at: Instant::now() + renew_after(Duration::from_secs(expires_in)),
+            value,
+            renew_at: Instant::now() + renew_after(expires_in),
         })
     }
 

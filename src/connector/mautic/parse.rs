@@ -1,12 +1,14 @@
 //! Reading Mautic's answers, whatever shape the instance gives them: records keyed by id in
 //! an object or in a list, `total` as a number or a string, empty field groups as `[]`,
 //! numbers as strings, batch answers whose `contacts`, `statusCodes` and `errors` are JSON
-//! lists or objects (PHP arrays), and both error shapes. Pure code, unit-tested here.
+//! lists or objects (PHP arrays), both error shapes, and the OAuth2 token answer. Pure code,
+//! unit-tested here and in `tests/robustness.rs`, fuzzed in `fuzz/`.
 
-use crate::connector::{DNC_BOUNCED, DNC_UNSUBSCRIBED, FieldInfo, RemoteRecord};
+use crate::connector::{DNC_BOUNCED, DNC_UNSUBSCRIBED, ErrorKind, FieldInfo, RemoteRecord, Secret};
 use crate::model::{FieldType, RecordKind, Value, parse_datetime};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 /// What the connector needs to know about one field to read and write its values.
 #[derive(Debug, Clone, PartialEq)]
@@ -307,6 +309,42 @@ pub fn typed(raw: &Json, meta: Option<&FieldMeta>) -> Value {
             .coerce(other)
             .unwrap_or(Value::Text(text)),
     }
+}
+
+/// The longest token lifetime believed: a year. A larger `expires_in` would overflow the
+/// renewal time.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(31_536_000);
+
+/// An OAuth2 token answer: `{"access_token", "expires_in", "token_type"}` -> the token and
+/// its lifetime (3600 s when not said, at most [`MAX_TOKEN_LIFETIME`]). Errors never quote the
+/// answer: it holds the token.
+pub fn token(body: &[u8]) -> Result<(Secret, Duration), ErrorKind> {
+    let v: Json = crate::connector::http::json(body).map_err(|_| {
+        ErrorKind::Decode("the token answer is not JSON (is the URL a Mautic?)".into())
+    })?;
+    let Some(value) = v
+        .get("access_token")
+        .and_then(Json::as_str)
+        .filter(|t| !t.trim().is_empty())
+    else {
+        return Err(ErrorKind::Decode(
+            "the token answer has no access_token".into(),
+        ));
+    };
+    if value
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || !c.is_ascii())
+    {
+        return Err(ErrorKind::Decode(
+            "the access_token of the token answer is not a printable ASCII token".into(),
+        ));
+    }
+    let expires_in = v
+        .get("expires_in")
+        .and_then(loose_u64)
+        .map_or(Duration::from_secs(3600), Duration::from_secs)
+        .min(MAX_TOKEN_LIFETIME);
+    Ok((Secret::new(value), expires_in))
 }
 
 /// A batch answer, by item index.
