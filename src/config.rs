@@ -554,6 +554,24 @@ impl Config {
         if self.sync.period < Duration::from_secs(1) {
             p.push(problem("sync.period", "must be at least 1s"));
         }
+        // Bounds that keep every time computed from them in range (a cursor minus an overlap
+        // of a million years would not be a date).
+        const DAY: u64 = 86_400;
+        for (setting, d, max_days) in [
+            ("sync.period", self.sync.period, 30),
+            ("sync.overlap_window", self.sync.overlap_window, 30),
+            ("sync.tie_window", self.sync.tie_window, 1),
+        ] {
+            if d > Duration::from_secs(max_days * DAY) {
+                p.push(problem(
+                    setting,
+                    format!(
+                        "{} is too long: at most {max_days}d",
+                        duration_text::format(d)
+                    ),
+                ));
+            }
+        }
         if self.sync.max_value_bytes == 0 {
             p.push(problem(
                 "sync.max_value_bytes",
@@ -823,7 +841,14 @@ fn parse_message(text: &str, e: &toml::de::Error) -> String {
             let before = &text[..at];
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!("line {line}, column {column}: {message}")
+            // The key of that line says where, and is no secret; its value may be one.
+            let source = text.lines().nth(line - 1).unwrap_or("").trim();
+            let at = match source.split_once('=') {
+                Some((key, _)) if !key.trim().is_empty() => format!(" (at `{}`)", key.trim()),
+                None if source.starts_with('[') => format!(" (at `{source}`)"),
+                _ => String::new(),
+            };
+            format!("line {line}, column {column}{at}: {message}")
         }
         None => message,
     }
@@ -967,6 +992,33 @@ direction = \"Sync only to Mautic\"
     }
 
     #[test]
+    fn durations_too_long_to_compute_with_are_refused() {
+        let text = format!(
+            "{MINIMAL}\n[sync]\noverlap_window = \"100000000000d\"\ntie_window = \"2d\"\n\n[weavy.http]\ntimeout = \"100000000000d\"\n"
+        );
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("(at `timeout`)") && err.contains("86400"),
+            "{err}"
+        );
+        let text =
+            format!("{MINIMAL}\n[sync]\noverlap_window = \"100000000000d\"\ntie_window = \"2d\"\n");
+        let ConfigError::Invalid(problems) = Config::parse(&text).unwrap_err() else {
+            panic!()
+        };
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|p| p.starts_with("sync.overlap_window") && p.contains("at most 30d")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|p| p.starts_with("sync.tie_window")),
+            "{text:?}"
+        );
+    }
+
+    #[test]
     fn unknown_settings_are_refused_not_ignored() {
         let text = format!("{MINIMAL}\n[sync]\nperiode = \"15m\"\n");
         let err = Config::parse(&text).unwrap_err().to_string();
@@ -1000,6 +1052,7 @@ direction = \"Sync only to Mautic\"
             };
             assert!(!message.contains(secret), "{line}: {message}");
             assert!(message.starts_with("line 5, column"), "{line}: {message}");
+            assert!(message.contains("(at `pass"), "{line}: {message}");
         }
         // Other errors still say what is wrong.
         let text = format!("{MINIMAL}\n[sync]\nperiod = 15\n");

@@ -443,6 +443,10 @@ fn check_config(data: &[u8]) -> Result<(), TestCaseError> {
                 }
             }
             let _ = c.validate_fields(&Default::default());
+            // What the pull and the merge compute from the durations stays in range.
+            let overlap = chrono::Duration::from_std(c.sync.overlap_window).unwrap();
+            let _ = chrono::Utc::now() - overlap;
+            prop_assert!(i64::try_from(c.sync.tie_window.as_micros()).is_ok());
         }
         Err(ConfigError::Parse { message, .. }) => prop_assert!(!message.is_empty()),
         Err(ConfigError::Invalid(problems)) => prop_assert!(!problems.is_empty()),

@@ -22,6 +22,10 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             let _ = c.value_limits();
+            // What the pull and the merge compute from the durations stays in range.
+            let overlap = chrono::Duration::from_std(c.sync.overlap_window).unwrap();
+            let _ = chrono::Utc::now() - overlap;
+            assert!(i64::try_from(c.sync.tie_window.as_micros()).is_ok());
             let _ = c.time_zone();
             let _ = c.validate_fields(&BTreeMap::new());
         }
