@@ -177,22 +177,22 @@ impl Store {
         let config = sled::Config::new()
             .path(&path)
             .cache_capacity(options.cache_bytes);
-        // sled asserts its own invariants while recovering: on a damaged file it can panic
-        // instead of answering an error.
-        let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()))
-            .map_err(|panic| StoreError::Damaged {
-                path: path.clone(),
-                detail: format!(
-                    "sled failed while recovering it ({})",
-                    panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "a panic".into())
-                ),
-            })?
-            .map_err(|e| open_error(&path, e))?;
-        Store::from_db(db, path)
+        // sled finishes writing in background threads for a moment after its last handle is
+        // dropped, and holds the file lock until then: a store closed and reopened by the same
+        // process can meet its own lock. It is released within milliseconds; another
+        // process's lock is not, and is reported after a second.
+        let started = std::time::Instant::now();
+        loop {
+            match open_sled(&config, &path) {
+                Err(StoreError::Locked { .. })
+                    if started.elapsed() < std::time::Duration::from_secs(1) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(e),
+                Ok(db) => return Store::from_db(db, path),
+            }
+        }
     }
 
     /// A database that disappears when dropped (tests, `demo` without `--dir`).
@@ -373,6 +373,24 @@ pub struct StoreStats {
     pub dirty: usize,
     pub outbox: usize,
     pub conflicts: usize,
+}
+
+/// Opens sled. sled asserts its own invariants while recovering: on a damaged file it can
+/// panic instead of answering an error, which is caught here.
+fn open_sled(config: &sled::Config, path: &Path) -> Result<sled::Db, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()))
+        .map_err(|panic| StoreError::Damaged {
+            path: path.to_path_buf(),
+            detail: format!(
+                "sled failed while recovering it ({})",
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into())
+            ),
+        })?
+        .map_err(|e| open_error(path, e))
 }
 
 fn open_error(path: &Path, e: sled::Error) -> StoreError {
