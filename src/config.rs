@@ -154,6 +154,9 @@ pub struct SyncConfig {
     pub create_mautic_companies: bool,
     /// A patch rejected this many times is dropped and logged.
     pub max_patch_attempts: u32,
+    /// The longest text value (in bytes) copied to the other side; a longer one is reported
+    /// on its record and not copied.
+    pub max_value_bytes: usize,
 }
 
 /// Who wins a tie.
@@ -192,6 +195,7 @@ impl Default for SyncConfig {
             create_weavy_companies: true,
             create_mautic_companies: true,
             max_patch_attempts: 5,
+            max_value_bytes: crate::model::ValueLimits::DEFAULT.max_text_bytes,
         }
     }
 }
@@ -482,7 +486,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: PathBuf::from("(config)"),
-            message: e.to_string(),
+            message: parse_message(text, &e),
         })?;
         let problems = config.check();
         if problems.is_empty() {
@@ -549,6 +553,30 @@ impl Config {
         }
         if self.sync.period < Duration::from_secs(1) {
             p.push(problem("sync.period", "must be at least 1s"));
+        }
+        // Bounds that keep every time computed from them in range (a cursor minus an overlap
+        // of a million years would not be a date).
+        const DAY: u64 = 86_400;
+        for (setting, d, max_days) in [
+            ("sync.period", self.sync.period, 30),
+            ("sync.overlap_window", self.sync.overlap_window, 30),
+            ("sync.tie_window", self.sync.tie_window, 1),
+        ] {
+            if d > Duration::from_secs(max_days * DAY) {
+                p.push(problem(
+                    setting,
+                    format!(
+                        "{} is too long: at most {max_days}d",
+                        duration_text::format(d)
+                    ),
+                ));
+            }
+        }
+        if self.sync.max_value_bytes == 0 {
+            p.push(problem(
+                "sync.max_value_bytes",
+                "must be at least 1 (the default is 65536)",
+            ));
         }
         if self.sync.max_patch_attempts == 0 {
             p.push(problem("sync.max_patch_attempts", "must be at least 1"));
@@ -625,6 +653,13 @@ impl Config {
                     ),
                 ));
             }
+        }
+    }
+
+    /// The bounds on values copied from one side to the other.
+    pub fn value_limits(&self) -> crate::model::ValueLimits {
+        crate::model::ValueLimits {
+            max_text_bytes: self.sync.max_value_bytes,
         }
     }
 
@@ -778,6 +813,61 @@ impl Config {
     }
 }
 
+/// A TOML error as a user reads it: where (line and column) and what, but never the source
+/// line itself (toml quotes it, and it may be the line holding a password), and with the value
+/// of every secret-looking setting of the file blotted out of the message (a password written
+/// as a number is quoted in "invalid type: integer `...`").
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    // Every byte of the message that belongs to a secret's value is marked, then each marked
+    // run is written `***`: one pass over the original message (replacing in turn, a value
+    // like `*` would multiply the stars of the previous replacements, exponentially).
+    let original = e.message().trim();
+    let mut hidden = vec![false; original.len()];
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim().trim_matches(['"', '\'']).to_ascii_lowercase();
+        if !(key.contains("password") || key.contains("secret") || key.contains("token")) {
+            continue;
+        }
+        let value = value.trim().trim_matches(['"', '\'', '[', ']', ' ']);
+        if !value.is_empty() {
+            for (at, found) in original.match_indices(value) {
+                hidden[at..at + found.len()].fill(true);
+            }
+        }
+    }
+    let mut message = String::with_capacity(original.len());
+    for (at, c) in original.char_indices() {
+        match (hidden[at], at.checked_sub(1).map(|p| hidden[p])) {
+            (false, _) => message.push(c),
+            (true, Some(true)) => {}
+            (true, _) => message.push_str("***"),
+        }
+    }
+    match e.span() {
+        Some(span) => {
+            let mut at = span.start.min(text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            let before = &text[..at];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            // The key of that line says where, and is no secret; its value may be one.
+            let source = text.lines().nth(line - 1).unwrap_or("").trim();
+            let at = match source.split_once('=') {
+                Some((key, _)) if !key.trim().is_empty() => format!(" (at `{}`)", key.trim()),
+                None if source.starts_with('[') => format!(" (at `{source}`)"),
+                _ => String::new(),
+            };
+            format!("line {line}, column {column}{at}: {message}")
+        }
+        None => message,
+    }
+}
+
 fn secret(
     inline: &Option<Secret>,
     env: &str,
@@ -915,6 +1005,55 @@ direction = \"Sync only to Mautic\"
         assert_eq!(duration_text::format(Duration::from_secs(900)), "15m");
     }
 
+    /// Found by the `config` fuzz target: secret values were blotted out one after the other,
+    /// so a value `*` after a value `e` multiplied the stars of each earlier replacement:
+    /// exponential time and memory (an out-of-memory within 40 lines).
+    #[test]
+    fn blotting_out_many_tiny_secret_values_stays_linear() {
+        let mut text = String::from("[weavy]\npassword = e\n");
+        for _ in 0..200 {
+            text.push_str("secret = *\ntoken = ***\n");
+        }
+        text.push_str("nonsense\n");
+        let started = std::time::Instant::now();
+        let ConfigError::Parse { message, .. } = Config::parse(&text).unwrap_err() else {
+            panic!()
+        };
+        assert!(message.len() < 500, "{message}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Still blotted out where it is quoted.
+        let text = format!("{MINIMAL}\n[mautic.http]\nsecret_thing = 4242\n");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(!err.contains("4242"), "{err}");
+    }
+
+    #[test]
+    fn durations_too_long_to_compute_with_are_refused() {
+        let text = format!(
+            "{MINIMAL}\n[sync]\noverlap_window = \"100000000000d\"\ntie_window = \"2d\"\n\n[weavy.http]\ntimeout = \"100000000000d\"\n"
+        );
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("(at `timeout`)") && err.contains("86400"),
+            "{err}"
+        );
+        let text =
+            format!("{MINIMAL}\n[sync]\noverlap_window = \"100000000000d\"\ntie_window = \"2d\"\n");
+        let ConfigError::Invalid(problems) = Config::parse(&text).unwrap_err() else {
+            panic!()
+        };
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|p| p.starts_with("sync.overlap_window") && p.contains("at most 30d")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|p| p.starts_with("sync.tie_window")),
+            "{text:?}"
+        );
+    }
+
     #[test]
     fn unknown_settings_are_refused_not_ignored() {
         let text = format!("{MINIMAL}\n[sync]\nperiode = \"15m\"\n");
@@ -932,6 +1071,34 @@ direction = \"Sync only to Mautic\"
         let s = c.weavy_password().unwrap();
         assert_eq!(s.expose(), "hunter2");
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_broken_line_holding_a_secret_is_never_quoted() {
+        for (line, secret) in [
+            ("password = \"hunter2-xyz", "hunter2-xyz"),
+            ("password = 98765432", "98765432"),
+            ("password = hunter2-xyz", "hunter2-xyz"),
+            ("password = [\"hunter2-xyz\"]", "hunter2-xyz"),
+            ("passwrd = \"hunter2-xyz\"", "hunter2-xyz"),
+        ] {
+            let text = MINIMAL.replace("user = \"api\"", &format!("user = \"api\"\n{line}"));
+            let ConfigError::Parse { message, .. } = Config::parse(&text).unwrap_err() else {
+                panic!("{line}: not a parse error")
+            };
+            assert!(!message.contains(secret), "{line}: {message}");
+            assert!(message.starts_with("line 5, column"), "{line}: {message}");
+            assert!(message.contains("(at `pass"), "{line}: {message}");
+        }
+        // Other errors still say what is wrong.
+        let text = format!("{MINIMAL}\n[sync]\nperiod = 15\n");
+        let ConfigError::Parse { message, .. } = Config::parse(&text).unwrap_err() else {
+            panic!()
+        };
+        assert!(
+            message.contains("line 11") && message.contains("invalid type"),
+            "{message}"
+        );
     }
 
     #[cfg(unix)]

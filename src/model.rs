@@ -292,12 +292,71 @@ pub enum Value {
     List(Vec<String>),
 }
 
-/// Why a raw value could not be read as the type its mapping gives it.
+/// Why a raw value could not be read as the type its mapping gives it, or was read but is
+/// outside what fieldsync will copy to the other side ([`ValueLimits`]). The raw value is
+/// shortened and its control characters escaped, so the message is safe to print and log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{raw}' is not a valid {expected}")]
+#[error("'{raw}' is not a valid {expected}{}", .why.as_ref().map(|w| format!(": {w}")).unwrap_or_default())]
 pub struct CoerceError {
     pub raw: String,
     pub expected: FieldType,
+    /// Set when the value read as its type but broke a limit.
+    pub why: Option<Refusal>,
+}
+
+/// What is wrong with a value that reads as its type but must not be copied to the other side.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "{bytes} bytes, over the {max}-byte limit; shorten it on its side, or raise sync.max_value_bytes"
+    )]
+    TooLong { bytes: usize, max: usize },
+    #[error(
+        "it holds the control character {0}; remove it on its side (only tab and line breaks are copied)"
+    )]
+    ControlCharacter(String),
+    #[error("it holds bytes that are not UTF-8 (read as U+FFFD); fix the text on its side")]
+    NotUtf8,
+    #[error(
+        "its magnitude is {MAX_NUMBER:e} or more, beyond what both sides store exactly; fix it on its side"
+    )]
+    NumberOutOfRange,
+    #[error(
+        "year {0} is outside {MIN_YEAR}..={MAX_YEAR} (a placeholder or garbage, not a date); fix it on its side"
+    )]
+    ImplausibleYear(i32),
+    #[error("it is not an e-mail address; fix it on its side")]
+    NotAnEmail,
+}
+
+/// The largest magnitude of a number fieldsync copies: below 2^53, so every integer up to it
+/// is exact in both sides' number types, and [`format_number`] prints it without an exponent.
+pub const MAX_NUMBER: f64 = 1e15;
+/// The years a date fieldsync copies may fall in.
+pub const MIN_YEAR: i32 = 1800;
+pub const MAX_YEAR: i32 = 2200;
+
+/// Bounds on the values fieldsync copies from one side to the other. A value outside them is
+/// refused on its record (reported, never observed, so never written); see
+/// [`Value::coerce_within`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueLimits {
+    /// The longest text (a list: all its items together), in UTF-8 bytes.
+    pub max_text_bytes: usize,
+}
+
+impl ValueLimits {
+    /// 64 KiB: far above any CRM field (weavy texts are 255 characters, Mautic's 191 or a
+    /// 64 KiB `TEXT` for text areas), far below what would hurt the store or a batch.
+    pub const DEFAULT: ValueLimits = ValueLimits {
+        max_text_bytes: 64 * 1024,
+    };
+}
+
+impl Default for ValueLimits {
+    fn default() -> Self {
+        ValueLimits::DEFAULT
+    }
 }
 
 impl Value {
@@ -343,16 +402,79 @@ impl Value {
         }
     }
 
-    /// Reads a value into `ty`. Texts are parsed (`"12"` -> 12, `"oui"` -> true,
-    /// `"2024-05-01 10:00:00"` -> a date-time), blanks stay blank; a value that cannot be read
-    /// is an error for the caller to report on the record concerned.
+    /// Reads a value into `ty` under the default [`ValueLimits`]. Texts are parsed (`"12"` ->
+    /// 12, `"oui"` -> true, `"2024-05-01 10:00:00"` -> a date-time), blanks stay blank; a value
+    /// that cannot be read, or breaks a limit, is an error for the caller to report on the
+    /// record concerned.
     pub fn coerce(self, ty: FieldType) -> Result<Value, CoerceError> {
+        self.coerce_within(ty, &ValueLimits::DEFAULT)
+    }
+
+    /// Reads a value into `ty`, then checks it against `limits`: texts no longer than the
+    /// limit, with no control character but tab and line breaks and no sign of bytes that
+    /// were not UTF-8; numbers below [`MAX_NUMBER`]; dates in [`MIN_YEAR`]..=[`MAX_YEAR`].
+    pub fn coerce_within(self, ty: FieldType, limits: &ValueLimits) -> Result<Value, CoerceError> {
+        let v = self.coerce_type(ty)?;
+        match v.refusal(limits) {
+            None => Ok(v),
+            Some(why) => Err(CoerceError {
+                raw: truncate_for_message(&v.canonical()),
+                expected: ty,
+                why: Some(why),
+            }),
+        }
+    }
+
+    /// What makes a value unfit to copy, if anything (see [`Value::coerce_within`]).
+    pub fn refusal(&self, limits: &ValueLimits) -> Option<Refusal> {
+        let text = |s: &str| -> Option<Refusal> {
+            if let Some(c) = s
+                .chars()
+                .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+            {
+                return Some(Refusal::ControlCharacter(c.escape_unicode().to_string()));
+            }
+            s.contains('\u{fffd}').then_some(Refusal::NotUtf8)
+        };
+        let too_long = |bytes: usize| {
+            (bytes > limits.max_text_bytes).then_some(Refusal::TooLong {
+                bytes,
+                max: limits.max_text_bytes,
+            })
+        };
+        match self {
+            Value::Blank | Value::Bool(_) => None,
+            Value::Text(s) => too_long(s.len()).or_else(|| text(s)),
+            Value::List(l) => too_long(
+                l.iter()
+                    .map(|i| i.len() + 1)
+                    .sum::<usize>()
+                    .saturating_sub(1),
+            )
+            .or_else(|| l.iter().find_map(|i| text(i))),
+            Value::Number(n) => {
+                (!n.is_nan() && n.abs() >= MAX_NUMBER).then_some(Refusal::NumberOutOfRange)
+            }
+            Value::Date(d) => {
+                let y = d.year();
+                (!plausible_year(y)).then_some(Refusal::ImplausibleYear(y))
+            }
+            Value::DateTime(t) => {
+                let y = t.year();
+                (!plausible_year(y)).then_some(Refusal::ImplausibleYear(y))
+            }
+        }
+    }
+
+    /// Reads a value into `ty`, with no limit but the type's own.
+    fn coerce_type(self, ty: FieldType) -> Result<Value, CoerceError> {
         if self.is_blank() {
             return Ok(Value::Blank);
         }
         let fail = |v: &Value| CoerceError {
             raw: truncate_for_message(&v.canonical()),
             expected: ty,
+            why: None,
         };
         match (ty, self) {
             (FieldType::Text, Value::Text(s)) => Ok(Value::Text(s)),
@@ -374,9 +496,9 @@ impl Value {
             },
             (FieldType::Date, Value::Date(d)) => Ok(Value::Date(d)),
             (FieldType::Date, Value::DateTime(t)) => Ok(Value::Date(t.date_naive())),
-            (FieldType::Date, Value::Text(s)) => match parse_date(&s) {
+            (FieldType::Date, Value::Text(s)) => match read_date(&s) {
                 Some(d) => Ok(Value::Date(d)),
-                None => match parse_datetime(&s) {
+                None => match read_datetime(&s) {
                     Some(t) => Ok(Value::Date(t.date_naive())),
                     None => Err(fail(&Value::Text(s))),
                 },
@@ -385,9 +507,9 @@ impl Value {
             (FieldType::DateTime, Value::Date(d)) => Ok(Value::DateTime(
                 d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc(),
             )),
-            (FieldType::DateTime, Value::Text(s)) => match parse_datetime(&s) {
+            (FieldType::DateTime, Value::Text(s)) => match read_datetime(&s) {
                 Some(t) => Ok(Value::DateTime(t)),
-                None => match parse_date(&s) {
+                None => match read_date(&s) {
                     Some(d) => Ok(Value::DateTime(
                         d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc(),
                     )),
@@ -462,14 +584,26 @@ pub fn format_number(n: f64) -> String {
     }
 }
 
+/// A value shortened for a message, its control characters escaped (a value is never
+/// allowed to move the cursor of the terminal or forge a log line).
 fn truncate_for_message(s: &str) -> String {
     const MAX: usize = 60;
-    if s.chars().count() <= MAX {
-        s.to_owned()
-    } else {
-        let cut: String = s.chars().take(MAX).collect();
-        format!("{cut}...")
+    let mut out: String = s
+        .chars()
+        .take(MAX)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    if s.chars().nth(MAX).is_some() {
+        out.push_str("...");
     }
+    out
 }
 
 /// Parses a number written as a user or an API would: `"12"`, `" 12.50 "`, `"12,5"`.
@@ -505,17 +639,26 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 /// Parses a calendar date: `2024-05-01` or `01/05/2024` (French order).
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    read_date(s).filter(|d| plausible_year(d.year_ce().1 as i32))
+}
+
+/// [`parse_date`] without the plausibility check (coercion reports the year instead).
+fn read_date(s: &str) -> Option<NaiveDate> {
     let t = s.trim();
     NaiveDate::parse_from_str(t, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(t, "%d/%m/%Y"))
         .ok()
-        .filter(|d| plausible_year(d.year_ce().1 as i32))
 }
 
 /// Parses an instant: RFC 3339 / ISO 8601 with an offset, or a zone-less
 /// `YYYY-MM-DD HH:MM:SS` / `YYYY-MM-DDTHH:MM:SS` taken as UTC (callers that know the zone
 /// convert before calling).
 pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    read_datetime(s).filter(|t| plausible_year(t.naive_utc().date().year_ce().1 as i32))
+}
+
+/// [`parse_datetime`] without the plausibility check (coercion reports the year instead).
+fn read_datetime(s: &str) -> Option<DateTime<Utc>> {
     let t = s.trim();
     let parsed = DateTime::parse_from_rfc3339(t)
         .map(|d| d.with_timezone(&Utc))
@@ -536,7 +679,7 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
             .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
             .map(|n| n.and_utc())
         })?;
-    plausible_year(parsed.naive_utc().date().year_ce().1 as i32).then_some(parsed)
+    Some(parsed)
 }
 
 use chrono::Datelike;
@@ -544,7 +687,7 @@ use chrono::Datelike;
 /// Years a CRM date can hold. Year 0 and year 9999 are placeholders or garbage, not dates to
 /// copy into the other side.
 fn plausible_year(y: i32) -> bool {
-    (1800..=2200).contains(&y)
+    (MIN_YEAR..=MAX_YEAR).contains(&y)
 }
 
 /// How two texts of a field compare: what the mapping says to ignore.

@@ -37,12 +37,17 @@ pub struct DbArgs {
 
 impl DbArgs {
     /// Opens the database, refusing to create one where none exists (a typo in --db should
-    /// not look like an empty history).
+    /// not look like an empty history). A damaged database is opened all the same, with a
+    /// warning: these commands only read, and what is left of it can still be exported.
     pub fn open_existing(&self) -> Result<Store, CmdError> {
         if !self.db.exists() {
             return Err(CmdError::NoDatabase(self.db.clone()));
         }
-        Ok(Store::open(&self.db, &StoreOptions::default())?)
+        let (store, damage) = Store::open_to_salvage(&self.db, &StoreOptions::default())?;
+        if let Some(damage) = damage {
+            tracing::warn!("{damage}; what follows is what is left of it and may be incomplete");
+        }
+        Ok(store)
     }
 }
 

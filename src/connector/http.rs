@@ -102,7 +102,14 @@ mod humantime_secs {
                 ));
             }
             Raw::Text(t) => {
-                crate::config::duration_text::parse(&t).map_err(serde::de::Error::custom)?
+                let d =
+                    crate::config::duration_text::parse(&t).map_err(serde::de::Error::custom)?;
+                if d > Duration::from_secs(86_400) {
+                    return Err(serde::de::Error::custom(
+                        "a duration between 0 and 86400 seconds (1d)",
+                    ));
+                }
+                d
             }
         };
         Ok(d)
@@ -286,9 +293,9 @@ impl Reply {
         (200..300).contains(&self.status)
     }
 
-    /// Parses the body as JSON.
+    /// Parses the body as JSON (see [`json`]).
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ErrorKind> {
-        serde_json::from_slice(&self.body).map_err(|e| ErrorKind::Decode(format!("{e}")))
+        json(&self.body).map_err(|e| ErrorKind::Decode(format!("{e}")))
     }
 
     /// The server's clock, from the HTTP `Date` header.
@@ -302,6 +309,17 @@ impl Reply {
     /// The start of the body, for error messages (never used on authentication calls).
     pub fn snippet(&self) -> String {
         snippet(&self.body)
+    }
+}
+
+/// Parses an answer as JSON. Bytes that are not UTF-8 do not fail the whole answer: they are
+/// read as U+FFFD, which [`crate::model::Value::coerce_within`] refuses, so only the values
+/// that hold them are reported, on their records. Nesting deeper than serde_json's limit
+/// (128) is an error (or, under a key the caller ignores, skipped), never a stack overflow.
+pub fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_str(&String::from_utf8_lossy(body)),
     }
 }
 
@@ -454,6 +472,12 @@ impl Http {
                         }
                         _ => return Ok(reply),
                     }
+                }
+                // An answer over the size cap would be as large again: not retried.
+                Err(kind) if !kind.is_transient() => {
+                    self.counter.bump(self.side, call.kind, |s| s.failures += 1);
+                    tracing::warn!(side = %self.side, call = call.name, error = %kind, "giving up");
+                    return Err(self.error(&call, kind));
                 }
                 Err(kind) => (kind, None),
             };

@@ -25,7 +25,7 @@
 //!   sending, as are writes to the read-only Do Not Contact pseudo-fields.
 
 mod params;
-mod parse;
+pub mod parse;
 
 use super::http::{Call, Http, Reply};
 use super::{
@@ -355,7 +355,7 @@ impl MauticClient {
                 &query,
             )
             .await?;
-        Ok(page.total.unwrap_or(page.records.len() as u64))
+        Ok(page.total.unwrap_or(page.rows as u64))
     }
 
     /// Authenticates and reads one contact: what `fieldsync check` needs to know works.
@@ -685,27 +685,13 @@ impl Inner {
                 message: oauth_refusal(&reply.body).to_owned(),
             });
         }
-        // Never quote this answer: it holds the token.
-        let v: Json = match serde_json::from_slice(&reply.body) {
-            Ok(v) => v,
-            Err(_) => {
-                return fail(ErrorKind::Decode(
-                    "the token answer is not JSON (is the URL a Mautic?)".into(),
-                ));
-            }
+        let (value, expires_in) = match parse::token(&reply.body) {
+            Ok(t) => t,
+            Err(kind) => return fail(kind),
         };
-        let Some(value) = v.get("access_token").and_then(Json::as_str) else {
-            return fail(ErrorKind::Decode(
-                "the token answer has no access_token".into(),
-            ));
-        };
-        let expires_in = v
-            .get("expires_in")
-            .and_then(parse::loose_u64)
-            .unwrap_or(3600);
         Ok(Token {
-            value: Secret::new(value),
-            renew_at: Instant::now() + renew_after(Duration::from_secs(expires_in)),
+            value,
+            renew_at: Instant::now() + renew_after(expires_in),
         })
     }
 
@@ -792,7 +778,7 @@ impl Inner {
     /// cut the page below the limit asked (a stale `total` costs one empty call, never a
     /// missed record).
     fn is_last(&self, page: &parse::Page) -> bool {
-        let n = page.records.len();
+        let n = page.rows;
         n == 0 || (n < self.page_size && page.total.is_none_or(|t| t <= n as u64))
     }
 }
@@ -800,12 +786,7 @@ impl Inner {
 /// The id to page after: the largest of the page. A page that does not move forward would
 /// loop forever: the server ignored the id condition.
 fn next_after(page: &parse::Page, after: u64, call: &str) -> Result<u64, ConnectorError> {
-    let max = page
-        .records
-        .iter()
-        .filter_map(|r| r.id.parse::<u64>().ok())
-        .max()
-        .unwrap_or(after);
+    let max = page.max_id.unwrap_or(after);
     if max <= after {
         return Err(err(
             call,
@@ -870,7 +851,7 @@ impl Connector for MauticClient {
                 .page(obj, Call::new(CallKind::Find, call), &query)
                 .await?;
             let last = self.inner.is_last(&page);
-            if !page.records.is_empty() {
+            if page.rows > 0 {
                 after = next_after(&page, after, call)?;
             }
             found.extend(page.records);
@@ -908,7 +889,7 @@ impl Connector for MauticClient {
             Err(e) => return Err(e),
         };
         let decode = |m: String| err(call, ErrorKind::Decode(m)).with_record(id);
-        let v: Json = serde_json::from_slice(&reply.body).map_err(|e| decode(e.to_string()))?;
+        let v: Json = super::http::json(&reply.body).map_err(|e| decode(e.to_string()))?;
         let r = v
             .get(obj.one)
             .ok_or_else(|| decode(format!("the answer has no '{}'", obj.one)))?;
@@ -979,7 +960,7 @@ impl Pager for MauticPager {
             self.server_time = reply.server_date();
         }
         self.done = self.inner.is_last(&page);
-        if page.records.is_empty() {
+        if page.rows == 0 {
             return Ok(None);
         }
         self.after = next_after(&page, self.after, call)?;
@@ -1063,6 +1044,8 @@ mod tests {
         let page = |n: u64, total: Option<u64>| parse::Page {
             total,
             records: (1..=n).map(record).collect(),
+            rows: n as usize,
+            max_id: (n > 0).then_some(n),
         };
         let inner = &client.inner;
         assert!(inner.is_last(&page(0, Some(1000))));

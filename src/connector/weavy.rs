@@ -187,12 +187,24 @@ struct Token {
 
 /// One table's Dictionary as fieldsync uses it: the fields, and their types for reading.
 #[derive(Debug)]
-struct Dictionary {
+pub struct Dictionary {
     fields: Vec<FieldInfo>,
     types: HashMap<String, FieldType>,
 }
 
 impl Dictionary {
+    /// Reads a `GET /v1/Dictionary/{project}/{entity}` answer for the table `kind`.
+    pub fn parse(kind: RecordKind, body: &[u8]) -> Result<Dictionary, ErrorKind> {
+        let answer: DictionaryAnswer = super::http::json(body)
+            .map_err(|e| ErrorKind::Decode(format!("a Dictionary answer ({e})")))?;
+        Ok(dictionary_from(kind, answer))
+    }
+
+    /// The table's fields, custom ones included.
+    pub fn fields(&self) -> &[FieldInfo] {
+        &self.fields
+    }
+
     fn type_of(&self, field: &str) -> Option<FieldType> {
         self.types.get(field).copied()
     }
@@ -447,41 +459,10 @@ impl WeavyClient {
                 ));
             }
         }
-        #[derive(Deserialize)]
-        struct Answer {
-            #[serde(rename = "authToken")]
-            auth_token: Option<String>,
-            #[serde(rename = "expiresIn", default)]
-            expires_in: Option<Json>,
-        }
-        // Never quote this answer: it holds the token.
-        let answer: Answer = serde_json::from_slice(&reply.body).map_err(|_| {
-            i.auth_http.error(
-                &call,
-                ErrorKind::Decode("the Authenticate answer is not the expected JSON".into()),
-            )
-        })?;
-        let value = answer
-            .auth_token
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| {
-                i.auth_http.error(
-                    &call,
-                    ErrorKind::Decode("the Authenticate answer has no authToken".into()),
-                )
-            })?;
-        let lifetime = answer
-            .expires_in
-            .and_then(|v| match v {
-                Json::Number(n) => n.as_f64(),
-                Json::String(s) => s.trim().parse().ok(),
-                _ => None,
-            })
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| Duration::from_secs_f64(s.min(31_536_000.0)))
-            .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        let (value, lifetime) =
+            parse_authenticate(&reply.body).map_err(|e| i.auth_http.error(&call, e))?;
         Ok(Token {
-            value: Secret::new(value),
+            value,
             generation: i.generation.fetch_add(1, Ordering::Relaxed) + 1,
             renew_at: Instant::now() + renew_after(lifetime),
         })
@@ -539,8 +520,9 @@ impl WeavyClient {
         let url = self.url(&["v1", "Dictionary", &self.inner.project_code, entity]);
         let reply = self.send(call, Method::GET, &url, None).await?;
         self.check_status(&call, kind, WeavyRight::Read, &reply)?;
-        let answer: DictionaryAnswer = reply.json().map_err(|e| self.inner.http.error(&call, e))?;
-        let dictionary = Arc::new(dictionary_from(kind, answer));
+        let dictionary = Arc::new(
+            Dictionary::parse(kind, &reply.body).map_err(|e| self.inner.http.error(&call, e))?,
+        );
         lock(&self.inner.dictionaries).insert(kind, dictionary.clone());
         Ok(dictionary)
     }
@@ -863,30 +845,15 @@ impl Pager for WeavyPager {
             if self.server_time.is_none() {
                 self.server_time = Some(reply.server_date().unwrap_or_else(Utc::now));
             }
-            let rows: Vec<Json> = reply.json().map_err(|e| {
-                client.inner.http.error(
-                    &call,
-                    ErrorKind::Decode(format!("a Select answer must be a JSON array ({e})")),
-                )
-            })?;
-            if rows.is_empty() {
+            let rows = parse_select(self.kind, Some(&dictionary), client.inner.tz, &reply.body)
+                .map_err(|e| client.inner.http.error(&call, e))?;
+            if rows.rows == 0 {
                 self.done = true;
                 return Ok(None);
             }
-            self.offset += rows.len() as u64;
-            let mut page = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let Some(record) = row
-                    .as_object()
-                    .and_then(|r| parse_row(self.kind, Some(&dictionary), client.inner.tz, r))
-                else {
-                    tracing::warn!(
-                        entity,
-                        "a Select row without {} was skipped",
-                        key_of(entity)
-                    );
-                    continue;
-                };
+            self.offset += rows.rows as u64;
+            let mut page = Vec::with_capacity(rows.records.len());
+            for record in rows.records {
                 if self.seen.get(&record.id) == Some(&record.modified_at) {
                     continue;
                 }
@@ -903,6 +870,90 @@ impl Pager for WeavyPager {
     fn server_time(&self) -> Option<DateTime<Utc>> {
         self.server_time
     }
+}
+
+/// What a Select answer holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectRows {
+    /// Rows in the answer, readable or not: what the next `offset` moves by.
+    pub rows: usize,
+    /// The rows read as records.
+    pub records: Vec<RemoteRecord>,
+}
+
+/// Reads a `POST /v1/Data/{project}/Select` answer: a JSON array of flat rows. A row that is
+/// not an object or has no usable key is skipped with a warning (one odd row never fails a
+/// page); an answer that is not a JSON array is an error.
+pub fn parse_select(
+    kind: RecordKind,
+    dictionary: Option<&Dictionary>,
+    tz: Tz,
+    body: &[u8],
+) -> Result<SelectRows, ErrorKind> {
+    let rows: Vec<Json> = super::http::json(body)
+        .map_err(|e| ErrorKind::Decode(format!("a Select answer must be a JSON array ({e})")))?;
+    let entity = kind.api_name();
+    let mut records = Vec::with_capacity(rows.len());
+    for row in &rows {
+        match row
+            .as_object()
+            .and_then(|r| parse_row(kind, dictionary, tz, r))
+        {
+            Some(record) => records.push(record),
+            None => tracing::warn!(
+                entity,
+                "a Select row without a usable {} was skipped",
+                key_of(entity)
+            ),
+        }
+    }
+    Ok(SelectRows {
+        rows: rows.len(),
+        records,
+    })
+}
+
+/// Reads an `Authenticate` answer: the token and how long it lasts (`expiresIn`, else the
+/// documented 12 h; capped at a year). Errors never quote the answer: it holds the token.
+pub fn parse_authenticate(body: &[u8]) -> Result<(Secret, Duration), ErrorKind> {
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(rename = "authToken")]
+        auth_token: Option<Json>,
+        #[serde(rename = "expiresIn", default)]
+        expires_in: Option<Json>,
+    }
+    let answer: Answer = super::http::json(body).map_err(|_| {
+        ErrorKind::Decode("the Authenticate answer is not the expected JSON".into())
+    })?;
+    let value = match answer.auth_token {
+        Some(Json::String(t)) if !t.trim().is_empty() => t,
+        _ => {
+            return Err(ErrorKind::Decode(
+                "the Authenticate answer has no authToken".into(),
+            ));
+        }
+    };
+    if value
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || !c.is_ascii())
+    {
+        // It could not be sent in a header; say so without quoting it.
+        return Err(ErrorKind::Decode(
+            "the authToken of the Authenticate answer is not a printable ASCII token".into(),
+        ));
+    }
+    let lifetime = answer
+        .expires_in
+        .and_then(|v| match v {
+            Json::Number(n) => n.as_f64(),
+            Json::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(31_536_000.0)))
+        .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+    Ok((Secret::new(value), lifetime))
 }
 
 /// How long a token is used before it is renewed: its lifetime less a margin of 60 s, or of
@@ -1095,6 +1146,11 @@ fn parse_row(
         Json::Number(n) => n.to_string(),
         _ => return None,
     };
+    // An id is written back in URLs and stored keys: one with control characters or bytes
+    // that were not UTF-8 would name another record.
+    if id.len() > 255 || id.chars().any(|c| c.is_control() || c == '\u{fffd}') {
+        return None;
+    }
     let modified_at = row
         .get(SRV_DATE_UTC)
         .and_then(|v| parse_stamp(v, None))

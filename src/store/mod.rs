@@ -28,11 +28,13 @@
 pub mod codec;
 mod conflicts;
 mod entities;
+mod integrity;
 pub mod keys;
 mod records;
 
 pub use conflicts::ConflictFilter;
 pub use entities::MergeCommit;
+pub use integrity::SEAL_FILE;
 pub use records::{IngestStats, Sighting};
 
 use crate::model::RecordKind;
@@ -75,6 +77,10 @@ pub enum StoreError {
     OutdatedFormat { what: &'static str, found: u8 },
     #[error("database I/O error: {0}; check the disk (space, permissions) and try again")]
     Io(String),
+    #[error(
+        "the database at {path} is damaged: {detail}. Nothing was changed. Move it aside, run `fieldsync sync --full` to rebuild the state from both sides, and export its conflict log with `fieldsync conflicts --db <the moved database>` (see docs/RECOVERY.md)"
+    )]
+    Damaged { path: PathBuf, detail: String },
 }
 
 impl From<sled::Error> for StoreError {
@@ -137,6 +143,8 @@ pub struct Store {
     meta: sled::Tree,
 }
 
+/// The path a temporary store reports.
+const TEMPORARY: &str = "(temporary)";
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_CYCLE: &[u8] = b"cycle";
 const META_REQUESTS: &[u8] = b"request_totals";
@@ -144,23 +152,54 @@ const META_REQUESTS: &[u8] = b"request_totals";
 impl Store {
     /// Opens (or creates, owner-only) the database at `path`.
     pub fn open(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Store, StoreError> {
+        let store = Store::open_unchecked(path, options)?;
+        store.check_seal()?;
+        Ok(store)
+    }
+
+    /// Opens a database even when it is [`StoreError::Damaged`], to read what is left of it
+    /// (`conflicts`, `history`): the damage found, if any, comes back beside the store.
+    /// Never use it to sync.
+    pub fn open_to_salvage(
+        path: impl AsRef<Path>,
+        options: &StoreOptions,
+    ) -> Result<(Store, Option<StoreError>), StoreError> {
+        let store = Store::open_unchecked(path, options)?;
+        let damage = store.check_seal().err();
+        Ok((store, damage))
+    }
+
+    fn open_unchecked(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         create_private_dir(&path).map_err(|e| StoreError::Open {
             path: path.clone(),
             detail: e.to_string(),
         })?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&path)
-            .cache_capacity(options.cache_bytes)
-            .open()
-            .map_err(|e| open_error(&path, e))?;
-        Store::from_db(db, path)
+            .cache_capacity(options.cache_bytes);
+        // sled finishes writing in background threads for a moment after its last handle is
+        // dropped, and holds the file lock until then: a store closed and reopened by the same
+        // process can meet its own lock. It is released within milliseconds; another
+        // process's lock is not, and is reported after a second.
+        let started = std::time::Instant::now();
+        loop {
+            match open_sled(&config, &path) {
+                Err(StoreError::Locked { .. })
+                    if started.elapsed() < std::time::Duration::from_secs(1) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(e),
+                Ok(db) => return Store::from_db(db, path),
+            }
+        }
     }
 
     /// A database that disappears when dropped (tests, `demo` without `--dir`).
     pub fn temporary() -> Result<Store, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
-        Store::from_db(db, PathBuf::from("(temporary)"))
+        Store::from_db(db, PathBuf::from(TEMPORARY))
     }
 
     fn from_db(db: sled::Db, path: PathBuf) -> Result<Store, StoreError> {
@@ -216,10 +255,9 @@ impl Store {
         &self.path
     }
 
-    /// Makes everything written so far durable.
+    /// Makes everything written so far durable (and sealed: see [`integrity`]).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        self.flush_sealed()
     }
 
     /// The database's size on disk, in bytes.
@@ -231,7 +269,7 @@ impl Store {
     pub fn next_cycle(&self) -> Result<u64, StoreError> {
         let next = self.meta_u64(META_CYCLE)?.unwrap_or(0) + 1;
         self.meta.insert(META_CYCLE, &next.to_be_bytes())?;
-        self.db.flush()?;
+        self.flush_sealed()?;
         Ok(next)
     }
 
@@ -274,14 +312,14 @@ impl Store {
     pub fn set_cursor(&self, kind: RecordKind, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.cursors
             .insert(keys::cursor(kind), &keys::time(codec::micros(at)))?;
-        self.db.flush()?;
+        self.flush_sealed()?;
         Ok(())
     }
 
     /// Forgets every cursor: the next pull reads everything (`sync --full`).
     pub fn clear_cursors(&self) -> Result<(), StoreError> {
         self.cursors.clear()?;
-        self.db.flush()?;
+        self.flush_sealed()?;
         Ok(())
     }
 
@@ -370,6 +408,24 @@ pub struct StoreStats {
     pub conflicts: usize,
 }
 
+/// Opens sled. sled asserts its own invariants while recovering: on a damaged file it can
+/// panic instead of answering an error, which is caught here.
+fn open_sled(config: &sled::Config, path: &Path) -> Result<sled::Db, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()))
+        .map_err(|panic| StoreError::Damaged {
+            path: path.to_path_buf(),
+            detail: format!(
+                "sled failed while recovering it ({})",
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into())
+            ),
+        })?
+        .map_err(|e| open_error(path, e))
+}
+
 fn open_error(path: &Path, e: sled::Error) -> StoreError {
     let text = e.to_string();
     if text.contains("could not acquire lock") {
@@ -381,6 +437,10 @@ fn open_error(path: &Path, e: sled::Error) -> StoreError {
             StoreError::Io(detail) => StoreError::Open {
                 path: path.to_path_buf(),
                 detail,
+            },
+            StoreError::Corrupt { detail, .. } => StoreError::Damaged {
+                path: path.to_path_buf(),
+                detail: format!("sled cannot read it back ({detail})"),
             },
             other => other,
         }

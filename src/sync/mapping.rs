@@ -34,12 +34,18 @@ pub fn sighting(config: &Config, r: &RemoteRecord, report: &mut CycleReport) -> 
         return None;
     }
     let mut fields = Vec::new();
+    let limits = config.value_limits();
     for m in config.mappings(r.kind) {
         let Some(code) = m.code(r.kind) else { continue };
         let Some(raw) = r.fields.get(code) else {
             continue;
         };
-        match raw.clone().coerce(m.field_type) {
+        // A refused value is never observed, so it can never win a merge nor be written.
+        match raw
+            .clone()
+            .coerce_within(m.field_type, &limits)
+            .and_then(|v| check_email(&m.name, v))
+        {
             Ok(v) => fields.push((m.name.clone(), v)),
             Err(e) => {
                 report.invalid_values += 1;
@@ -118,6 +124,31 @@ pub fn sighting(config: &Config, r: &RemoteRecord, report: &mut CycleReport) -> 
             }
         }
     }
+    // The internal fields (a person's company, the IDCRM) obey the same limits.
+    s.fields.retain(|(name, v)| match v.refusal(&limits) {
+        None => true,
+        Some(why) => {
+            report.invalid_values += 1;
+            report.error(format!("{} {}: field {name} skipped: {why}", r.kind, r.id));
+            false
+        }
+    });
     s.fields.sort_by(|a, b| a.0.cmp(&b.0));
     Some(s)
+}
+
+/// The mapping named `email` (people and companies) holds an e-mail address: a value that is
+/// not one is refused like a value of the wrong type (Mautic would refuse it, and merging on
+/// it would be wrong).
+fn check_email(name: &str, v: Value) -> Result<Value, crate::model::CoerceError> {
+    match &v {
+        Value::Text(s) if name == "email" && identity::normalize_email(s).is_none() => {
+            Err(crate::model::CoerceError {
+                raw: crate::connector::http::snippet(s.as_bytes()),
+                expected: crate::model::FieldType::Text,
+                why: Some(crate::model::Refusal::NotAnEmail),
+            })
+        }
+        _ => Ok(v),
+    }
 }

@@ -1,12 +1,14 @@
 //! Reading Mautic's answers, whatever shape the instance gives them: records keyed by id in
 //! an object or in a list, `total` as a number or a string, empty field groups as `[]`,
 //! numbers as strings, batch answers whose `contacts`, `statusCodes` and `errors` are JSON
-//! lists or objects (PHP arrays), and both error shapes. Pure code, unit-tested here.
+//! lists or objects (PHP arrays), both error shapes, and the OAuth2 token answer. Pure code,
+//! unit-tested here and in `tests/robustness.rs`, fuzzed in `fuzz/`.
 
-use crate::connector::{DNC_BOUNCED, DNC_UNSUBSCRIBED, FieldInfo, RemoteRecord};
+use crate::connector::{DNC_BOUNCED, DNC_UNSUBSCRIBED, ErrorKind, FieldInfo, RemoteRecord, Secret};
 use crate::model::{FieldType, RecordKind, Value, parse_datetime};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 /// What the connector needs to know about one field to read and write its values.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +88,7 @@ pub fn model_type(raw: &str) -> FieldType {
 /// `GET /api/fields/{object}`: `{"total": n, "fields": [...]}` (a list, or an object keyed by
 /// id on some versions).
 pub fn fields(body: &[u8], kind: RecordKind) -> Result<Vec<FieldInfo>, String> {
-    let v: Json = serde_json::from_slice(body).map_err(|e| format!("fields answer: {e}"))?;
+    let v: Json = crate::connector::http::json(body).map_err(|e| format!("fields answer: {e}"))?;
     let shipped: &[&str] = match kind {
         RecordKind::MauticCompany => &SHIPPED_COMPANY_FIELDS,
         _ => &SHIPPED_CONTACT_FIELDS,
@@ -158,10 +160,15 @@ pub fn items(v: &Json) -> BTreeMap<u64, &Json> {
     }
 }
 
-/// A number Mautic may write as a number or a string.
+/// A whole number Mautic may write as a number or a string. A negative, fractional or
+/// out-of-range one is none: read as an id, `47.9` or `-1` would name another record.
 pub fn loose_u64(v: &Json) -> Option<u64> {
     match v {
-        Json::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
+        Json::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..18_446_744_073_709_551_615.0).contains(f))
+                .map(|f| f as u64)
+        }),
         Json::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -174,22 +181,36 @@ pub struct Page {
     pub total: Option<u64>,
     /// The records, by id ascending.
     pub records: Vec<RemoteRecord>,
+    /// Rows in the answer, readable or not: whether the page was full.
+    pub rows: usize,
+    /// The largest id in the answer, readable record or not: where the next page starts.
+    pub max_id: Option<u64>,
 }
 
-/// `{"total": "12", "contacts": {"47": {...}}}` (or `[]`, or `{}`).
+/// `{"total": "12", "contacts": {"47": {...}}}` (or `[]`, or `{}`). A row that does not read
+/// as a record (no id, no date) is skipped with a warning naming it, so one odd record never
+/// stops a pull; paging still moves past it.
 pub fn page(body: &[u8], key: &str, kind: RecordKind, types: &FieldTypes) -> Result<Page, String> {
-    let v: Json = serde_json::from_slice(body).map_err(|e| format!("list answer: {e}"))?;
+    let v: Json = crate::connector::http::json(body).map_err(|e| format!("list answer: {e}"))?;
     let list = v
         .get(key)
         .ok_or_else(|| format!("the list answer has no '{key}'"))?;
-    let mut records = items(list)
-        .into_values()
-        .map(|r| record(kind, r, types))
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = items(list);
+    let mut records = Vec::with_capacity(rows.len());
+    let mut max_id = None;
+    for row in rows.values() {
+        max_id = max_id.max(row.get("id").and_then(loose_u64));
+        match record(kind, row, types) {
+            Ok(r) => records.push(r),
+            Err(m) => tracing::warn!("a {kind} row was skipped: {m}"),
+        }
+    }
     records.sort_by_key(|r| r.id.parse::<u64>().unwrap_or(u64::MAX));
     Ok(Page {
         total: v.get("total").and_then(loose_u64),
         records,
+        rows: rows.len(),
+        max_id,
     })
 }
 
@@ -290,6 +311,42 @@ pub fn typed(raw: &Json, meta: Option<&FieldMeta>) -> Value {
     }
 }
 
+/// The longest token lifetime believed: a year. A larger `expires_in` would overflow the
+/// renewal time.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(31_536_000);
+
+/// An OAuth2 token answer: `{"access_token", "expires_in", "token_type"}` -> the token and
+/// its lifetime (3600 s when not said, at most [`MAX_TOKEN_LIFETIME`]). Errors never quote the
+/// answer: it holds the token.
+pub fn token(body: &[u8]) -> Result<(Secret, Duration), ErrorKind> {
+    let v: Json = crate::connector::http::json(body).map_err(|_| {
+        ErrorKind::Decode("the token answer is not JSON (is the URL a Mautic?)".into())
+    })?;
+    let Some(value) = v
+        .get("access_token")
+        .and_then(Json::as_str)
+        .filter(|t| !t.trim().is_empty())
+    else {
+        return Err(ErrorKind::Decode(
+            "the token answer has no access_token".into(),
+        ));
+    };
+    if value
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || !c.is_ascii())
+    {
+        return Err(ErrorKind::Decode(
+            "the access_token of the token answer is not a printable ASCII token".into(),
+        ));
+    }
+    let expires_in = v
+        .get("expires_in")
+        .and_then(loose_u64)
+        .map_or(Duration::from_secs(3600), Duration::from_secs)
+        .min(MAX_TOKEN_LIFETIME);
+    Ok((Secret::new(value), expires_in))
+}
+
 /// A batch answer, by item index.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BatchAnswer {
@@ -301,7 +358,7 @@ pub struct BatchAnswer {
 
 /// `{"contacts": {idx: ...} | [...], "statusCodes": ..., "errors": ...}`.
 pub fn batch(body: &[u8], key: &str) -> Result<BatchAnswer, String> {
-    let v: Json = serde_json::from_slice(body).map_err(|e| format!("batch answer: {e}"))?;
+    let v: Json = crate::connector::http::json(body).map_err(|e| format!("batch answer: {e}"))?;
     let records = items(v.get(key).unwrap_or(&Json::Null))
         .into_iter()
         .map(|(k, r)| (k, r.clone()))
@@ -311,7 +368,13 @@ pub fn batch(body: &[u8], key: &str) -> Result<BatchAnswer, String> {
             .ok_or("the batch answer has no statusCodes")?,
     )
     .into_iter()
-    .filter_map(|(k, c)| loose_u64(c).map(|c| (k, c as u16)))
+    // A code that is not an HTTP status is no code (65736 must not read as 200).
+    .filter_map(|(k, c)| {
+        loose_u64(c)
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| (100..600).contains(c))
+            .map(|c| (k, c))
+    })
     .collect();
     let errors = items(v.get("errors").unwrap_or(&Json::Null))
         .into_iter()
@@ -337,7 +400,7 @@ fn item_message(e: &Json) -> String {
 /// The message of an error answer, in either shape:
 /// `{"errors":[{"code":400,"message":"..."}]}` or `{"error":{"message":"...","code":400}}`.
 pub fn error_message(body: &[u8]) -> Option<String> {
-    let v: Json = serde_json::from_slice(body).ok()?;
+    let v: Json = crate::connector::http::json(body).ok()?;
     let text = |x: &Json| x.get("message").and_then(Json::as_str).map(str::to_owned);
     if let Some(errors) = v.get("errors") {
         let messages: Vec<String> = items(errors).into_values().filter_map(text).collect();
@@ -479,6 +542,11 @@ mod tests {
             assert_eq!(p.total, Some(0));
         }
         assert!(page(b"{}", "contacts", RecordKind::MauticContact, &t).is_err());
+        // A record without a readable date is skipped; the page still counts it.
+        let body = json!({"total": 2, "contacts": {"9": c(9), "12": {"id": 12, "dateAdded": "yesterday"}}}).to_string();
+        let p = page(body.as_bytes(), "contacts", RecordKind::MauticContact, &t).unwrap();
+        assert_eq!(p.records.len(), 1);
+        assert_eq!((p.rows, p.max_id), (2, Some(12)));
         assert!(page(b"<html>", "contacts", RecordKind::MauticContact, &t).is_err());
     }
 

@@ -333,6 +333,11 @@ impl MauticSim {
             .add_custom(object, alias, field_type);
     }
 
+    /// Every access token issued so far, expired and revoked ones included.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.shared.tokens).issued.keys().cloned().collect()
+    }
+
     /// Every token issued so far is now expired.
     pub fn expire_tokens(&self) {
         for (_, revoked) in lock(&self.shared.tokens).issued.values_mut() {

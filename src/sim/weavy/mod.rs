@@ -79,6 +79,8 @@ struct Shared {
     db: Mutex<Db>,
     /// Token -> when it stops working (simulator clock).
     tokens: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Every token ever issued, expired or not (for tests that look for leaks).
+    issued: Mutex<Vec<String>>,
     control: Arc<SimControl>,
     opts: WeavySimOptions,
 }
@@ -96,6 +98,7 @@ impl WeavySim {
         let shared = Arc::new(Shared {
             db: Mutex::new(Db::new(opts.time_zone, opts.enforce_foreign_keys)),
             tokens: Mutex::new(HashMap::new()),
+            issued: Mutex::new(Vec::new()),
             control: control.clone(),
             opts: opts.clone(),
         });
@@ -161,6 +164,11 @@ impl WeavySim {
     /// Revokes every token issued so far: the next data call answers 401.
     pub fn expire_tokens(&self) {
         lock(&self.shared.tokens).clear();
+    }
+
+    /// Every token issued so far, expired and revoked ones included.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.shared.issued).clone()
     }
 
     /// A record as the API would return it (`srvDate`/`srvDateUTC` included).
@@ -288,6 +296,7 @@ async fn authenticate(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     });
     let ttl = chrono::Duration::from_std(s.opts.token_ttl).unwrap_or(chrono::Duration::MAX);
     lock(&s.tokens).insert(token.clone(), now + ttl);
+    lock(&s.issued).push(token.clone());
     axum::Json(json!({
         "authToken": token,
         "expiresIn": s.opts.token_ttl.as_secs(),
