@@ -6,8 +6,7 @@
 //! issued. Then the files' permissions: the database and the exports are owner-only, and a
 //! config file holding a secret that others can read gets a warning.
 //!
-//! A command is one line of [`COMMANDS`]: adding `status`, `demo` or `run` when they exist is
-//! one more line there.
+//! A command is one line of [`COMMANDS`].
 
 use fieldsync::sim::SimPair;
 use fieldsync::sim::dataset::{DatasetSpec, Plan};
@@ -31,10 +30,15 @@ enum Needs {
 }
 
 /// Every command, with arguments that make it do real work. `{out}` is replaced by the
-/// exports folder, `{record}` by a weavy Contact that syncs. The lead's `status`, `demo` and `run` go here when they land, e.g.
-/// `(&["status"], Needs::Config, true)`.
+/// exports folder, `{record}` by a weavy Contact that syncs. (`demo` runs on simulators with
+/// their own credentials; `run` never ends on its own and logs what `sync` logs.)
 const COMMANDS: &[(&[&str], Needs, bool)] = &[
+    (&["check"], Needs::Config, true),
+    (&["fields"], Needs::Config, true),
     (&["sync"], Needs::Config, true),
+    (&["status"], Needs::Config, true),
+    (&["status", "--json"], Needs::Config, true),
+    (&["duplicates"], Needs::Config, true),
     (&["sync", "--dry-run"], Needs::Config, true),
     (&["sync", "--full"], Needs::Config, true),
     (&["conflicts"], Needs::Db, true),
