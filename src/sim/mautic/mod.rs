@@ -391,7 +391,38 @@ impl MauticSim {
     pub fn deleted_contacts(&self) -> Vec<u64> {
         lock(&self.shared.state).deleted.clone()
     }
+
+    /// The ids of the identified contacts (anonymous visitors left out), ascending.
+    pub fn contact_ids(&self) -> Vec<u64> {
+        lock(&self.shared.state)
+            .contacts
+            .values()
+            .filter(|c| c.date_identified.is_some())
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// The ids of the companies, ascending.
+    pub fn company_ids(&self) -> Vec<u64> {
+        lock(&self.shared.state).companies.keys().copied().collect()
+    }
+
+    /// Everything the simulator holds (contacts, companies, fields), to put back later with
+    /// [`MauticSim::restore`]: the scale bench replays a cycle's requests against the state
+    /// the cycle met. Tokens, quirks, knobs and counters are not part of it.
+    pub fn snapshot(&self) -> MauticSnapshot {
+        MauticSnapshot(lock(&self.shared.state).clone())
+    }
+
+    /// Puts back what [`MauticSim::snapshot`] took.
+    pub fn restore(&self, snapshot: &MauticSnapshot) {
+        *lock(&self.shared.state) = snapshot.0.clone();
+    }
 }
+
+/// The data of a simulated Mautic at one moment (see [`MauticSim::snapshot`]).
+#[derive(Debug, Clone)]
+pub struct MauticSnapshot(State);
 
 fn sim_contact(c: &state::Contact) -> SimContact {
     SimContact {

@@ -69,7 +69,7 @@ pub(crate) struct Row {
 }
 
 /// One table with its rows in insertion order, its rights and its API counters.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Table {
     pub entity: &'static str,
     pub label: &'static str,
@@ -209,7 +209,7 @@ fn standard_tables() -> Vec<Table> {
 }
 
 /// The whole database of one simulated project.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Db {
     tables: BTreeMap<&'static str, Table>,
     pub tz: Tz,
