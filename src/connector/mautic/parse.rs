@@ -178,7 +178,7 @@ pub struct Page {
 
 /// `{"total": "12", "contacts": {"47": {...}}}` (or `[]`, or `{}`).
 pub fn page(body: &[u8], key: &str, kind: RecordKind, types: &FieldTypes) -> Result<Page, String> {
-    let v: Json = serde_json::from_slice(body).map_err(|e| format!("list answer: {e}"))?;
+    let v: Json = super::slim::answer(body, key).map_err(|e| format!("list answer: {e}"))?;
     let list = v
         .get(key)
         .ok_or_else(|| format!("the list answer has no '{key}'"))?;
@@ -301,7 +301,7 @@ pub struct BatchAnswer {
 
 /// `{"contacts": {idx: ...} | [...], "statusCodes": ..., "errors": ...}`.
 pub fn batch(body: &[u8], key: &str) -> Result<BatchAnswer, String> {
-    let v: Json = serde_json::from_slice(body).map_err(|e| format!("batch answer: {e}"))?;
+    let v: Json = super::slim::answer(body, key).map_err(|e| format!("batch answer: {e}"))?;
     let records = items(v.get(key).unwrap_or(&Json::Null))
         .into_iter()
         .map(|(k, r)| (k, r.clone()))
