@@ -32,7 +32,7 @@ pub mod keys;
 mod records;
 
 pub use conflicts::ConflictFilter;
-pub use entities::MergeCommit;
+pub use entities::{Ack, MergeCommit};
 pub use records::{IngestStats, Sighting};
 
 use crate::model::RecordKind;
