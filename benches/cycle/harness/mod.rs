@@ -455,7 +455,18 @@ async fn spawn_child<T: for<'de> Deserialize<'de>>(
     )
     .map_err(|e| e.to_string())?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let status = tokio::process::Command::new(exe)
+    // `BENCH_CYCLE_WRAP="valgrind --tool=callgrind"` runs the children under a profiler.
+    let wrap = std::env::var("BENCH_CYCLE_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut c = tokio::process::Command::new(program);
+            c.args(words).arg(exe);
+            c
+        }
+        None => tokio::process::Command::new(exe),
+    };
+    let status = command
         .arg("--child")
         .arg(&task_file)
         .arg(&out_file)
