@@ -93,7 +93,7 @@ struct Merger<'a> {
     entities: HashMap<EntityId, Entity>,
     /// Links changed but not committed yet (`None`: unlinked).
     links: HashMap<RecordRef, Option<EntityId>>,
-    /// Records already merged in this step.
+    /// Records merged in this chunk (their dirty marks go at the next commit).
     handled: HashSet<RecordRef>,
     /// Record states read during the current chunk (a record is read for its own merge, for
     /// its group's and for its entity's: decoded once). Merging writes no record state.
@@ -132,6 +132,9 @@ impl<'a> Merger<'a> {
         self.entities.clear();
         self.links.clear();
         self.states.clear();
+        // What was handled is clean now: the store says so from here on (memory stays
+        // bounded by a chunk, not by the number of records merged).
+        self.handled.clear();
         Ok(())
     }
 
