@@ -26,6 +26,7 @@
 
 mod params;
 pub mod parse;
+mod slim;
 
 use super::http::{Call, Http, Reply};
 use super::{

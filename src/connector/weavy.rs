@@ -12,8 +12,10 @@
 //! - **Paging**: Select with `offset` advanced by the rows received, until an *empty* page:
 //!   no page size is assumed (a short page is not the end). Rows come back in an order the
 //!   server chooses; a record an edit makes match the filter can shift later rows by one, so a
-//!   row may come twice: the pager drops a repeat with the same `srvDateUTC` (a record comes
-//!   twice only when it changed in between).
+//!   row may come twice: the pager drops a repeat, with the same `srvDateUTC`, of a row of the
+//!   page before (a record comes twice only when it changed in between). Only one page of ids
+//!   is kept, so memory does not grow with the table; a repeat from further back would only be
+//!   stored again as the same sighting, which adds nothing.
 //! - **`srvDate` filter**: the server compares `srvDate` in the project's local time with no
 //!   zone (zone configurable, Europe/Paris by default). The cursor is sent as local
 //!   `YYYY-MM-DD HH:MM:SS`, floored to the second and one second earlier (a server that
@@ -815,7 +817,7 @@ pub struct WeavyPager {
     offset: u64,
     done: bool,
     server_time: Option<DateTime<Utc>>,
-    /// Records returned so far, with the modification time they had.
+    /// The records of the last page returned, with the modification time they had.
     seen: HashMap<String, DateTime<Utc>>,
     /// The pager was asked for something it cannot do (not a weavy table).
     error: Option<ConnectorError>,
@@ -853,14 +855,18 @@ impl Pager for WeavyPager {
             }
             self.offset += rows.rows as u64;
             let mut page = Vec::with_capacity(rows.records.len());
+            let mut this_page = HashMap::with_capacity(rows.records.len());
             for record in rows.records {
-                if self.seen.get(&record.id) == Some(&record.modified_at) {
+                if self.seen.get(&record.id) == Some(&record.modified_at)
+                    || this_page.get(&record.id) == Some(&record.modified_at)
+                {
                     continue;
                 }
-                self.seen.insert(record.id.clone(), record.modified_at);
+                this_page.insert(record.id.clone(), record.modified_at);
                 page.push(record);
             }
             if !page.is_empty() {
+                self.seen = this_page;
                 return Ok(Some(page));
             }
         }

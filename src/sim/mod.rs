@@ -120,6 +120,19 @@ impl SimCounters {
     }
 }
 
+/// A request as a simulator received it, kept while [`SimControl::record_requests`] is on
+/// (the scale bench replays a cycle's writes from it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRequest {
+    pub method: String,
+    /// The path and query, as sent.
+    pub uri: String,
+    /// The matched route pattern (`/api/contacts/batch/edit`, `/v1/Data/{project}/{entity}`).
+    pub route: String,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
 /// A function run on one request (tests use it to kill a client at a precise point).
 pub type RequestHook = Arc<dyn Fn() + Send + Sync>;
 
@@ -141,6 +154,8 @@ pub struct SimControl {
     window: Mutex<(Instant, u32)>,
     seen: std::sync::atomic::AtomicU64,
     hook: Mutex<Option<Hook>>,
+    recording: std::sync::atomic::AtomicBool,
+    log: Mutex<Vec<LoggedRequest>>,
 }
 
 impl std::fmt::Debug for SimControl {
@@ -161,7 +176,20 @@ impl SimControl {
             window: Mutex::new((Instant::now(), 0)),
             seen: std::sync::atomic::AtomicU64::new(0),
             hook: Mutex::new(None),
+            recording: std::sync::atomic::AtomicBool::new(false),
+            log: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Starts or stops keeping every request (authentication calls excepted) with its body.
+    pub fn record_requests(&self, on: bool) {
+        self.recording
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The requests kept so far, in arrival order; the log is emptied.
+    pub fn take_requests(&self) -> Vec<LoggedRequest> {
+        std::mem::take(&mut *lock(&self.log))
     }
 
     /// Runs `f` on the `n`-th request from now (1: the next one), before that request is
@@ -268,6 +296,26 @@ pub async fn apply_knobs(
         .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         + 1;
     let hook = control.take_hook(n);
+    let request = if !is_auth && control.recording.load(std::sync::atomic::Ordering::SeqCst) {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+            return StatusCode::BAD_REQUEST.into_response();
+        };
+        lock(&control.log).push(LoggedRequest {
+            method: parts.method.to_string(),
+            uri: parts.uri.to_string(),
+            route: route.clone(),
+            content_type: parts
+                .headers
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            body: bytes.to_vec(),
+        });
+        Request::from_parts(parts, Body::from(bytes))
+    } else {
+        request
+    };
     if let Some(h) = &hook
         && !h.after
     {

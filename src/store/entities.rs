@@ -26,6 +26,17 @@ pub struct MergeCommit {
     pub clean: Vec<RecordRef>,
 }
 
+/// One acknowledged patch (see [`Store::patches_done`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Ack<'a> {
+    /// The patch as it was sent.
+    pub sent: &'a Patch,
+    /// For an insert, the record created.
+    pub new_record: Option<&'a RecordRef>,
+    /// The values now on both sides, by canonical field.
+    pub bases: &'a [(String, Value)],
+}
+
 impl MergeCommit {
     pub fn is_empty(&self) -> bool {
         self.entities.is_empty()
@@ -230,31 +241,70 @@ impl Store {
         new_record: Option<&RecordRef>,
         bases: &[(String, Value)],
     ) -> Result<(), StoreError> {
-        let slot = keys::outbox(sent.record.kind, sent.entity);
-        let sent_bytes = codec::encode(&StoredPatch::from(sent));
-        let ekey = keys::entity(sent.entity);
-        (&self.outbox, &self.entities, &self.links).transaction(|(outbox, ent, links)| {
-            if outbox
-                .get(slot)?
-                .is_some_and(|v| v == sent_bytes.as_slice())
-            {
-                outbox.remove(&slot)?;
-            }
-            let Some(v) = ent.get(ekey)? else {
-                return Ok(());
-            };
-            let mut e = entity_from(sent.entity, codec::decode(&v, "entity").map_err(abort)?)
-                .map_err(abort)?;
-            if let Some(r) = new_record {
-                *e.record_mut(r.side()) = Some(r.clone());
-                links.insert(keys::record(r), &ekey)?;
-            }
-            for (field, value) in bases {
-                e.bases.insert(field.clone(), value.clone());
-            }
-            ent.insert(&ekey, codec::encode(&stored_entity(&e)))?;
-            Ok::<_, ConflictableTransactionError<StoreError>>(())
-        })?;
+        self.patches_done(
+            &[Ack {
+                sent,
+                new_record,
+                bases,
+            }],
+            &[],
+        )
+    }
+
+    /// Patches a side acknowledged (a batch of them), as [`Store::patch_done`] does for one,
+    /// and the conflict entries they gave (values the side did not take), in one transaction.
+    pub fn patches_done(
+        &self,
+        acks: &[Ack<'_>],
+        conflicts: &[ConflictEntry],
+    ) -> Result<(), StoreError> {
+        let seqs: Vec<u64> = conflicts
+            .iter()
+            .map(|_| self.db.generate_id())
+            .collect::<Result<_, _>>()?;
+        let prepared: Vec<([u8; 10], Vec<u8>, [u8; 8])> = acks
+            .iter()
+            .map(|a| {
+                (
+                    keys::outbox(a.sent.record.kind, a.sent.entity),
+                    codec::encode(&StoredPatch::from(a.sent)),
+                    keys::entity(a.sent.entity),
+                )
+            })
+            .collect();
+        (&self.outbox, &self.entities, &self.links, &self.conflicts).transaction(
+            |(outbox, ent, links, log)| {
+                for (a, (slot, sent_bytes, ekey)) in acks.iter().zip(&prepared) {
+                    if outbox
+                        .get(slot)?
+                        .is_some_and(|v| v == sent_bytes.as_slice())
+                    {
+                        outbox.remove(slot)?;
+                    }
+                    let Some(v) = ent.get(ekey)? else {
+                        continue;
+                    };
+                    let mut e =
+                        entity_from(a.sent.entity, codec::decode(&v, "entity").map_err(abort)?)
+                            .map_err(abort)?;
+                    if let Some(r) = a.new_record {
+                        *e.record_mut(r.side()) = Some(r.clone());
+                        links.insert(keys::record(r), ekey)?;
+                    }
+                    for (field, value) in a.bases {
+                        e.bases.insert(field.clone(), value.clone());
+                    }
+                    ent.insert(ekey, codec::encode(&stored_entity(&e)))?;
+                }
+                for (entry, seq) in conflicts.iter().zip(&seqs) {
+                    log.insert(
+                        &keys::conflict(codec::micros(entry.at), *seq),
+                        codec::encode(&StoredConflict::from(entry)),
+                    )?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            },
+        )?;
         Ok(())
     }
 

@@ -33,7 +33,7 @@ pub mod keys;
 mod records;
 
 pub use conflicts::ConflictFilter;
-pub use entities::MergeCommit;
+pub use entities::{Ack, MergeCommit};
 pub use integrity::SEAL_FILE;
 pub use records::{IngestStats, Sighting};
 

@@ -355,6 +355,52 @@ fn a_replaced_patch_survives_the_acknowledgement_of_the_old_one() {
 }
 
 #[test]
+fn a_batch_of_acknowledgements_is_one_transaction_with_its_conflicts() {
+    let s = Store::temporary().unwrap();
+    let mut sent = Vec::new();
+    let mut entities = Vec::new();
+    for _ in 0..3 {
+        let id = s.new_entity_id().unwrap();
+        let mut e = Entity::new(id, EntityKind::Person, 1);
+        e.weavy = Some(contact(&format!("C{}", id.0)));
+        entities.push(e);
+        let mut p = patch(id.0, "A");
+        p.op = PatchOp::Insert;
+        p.record = RecordRef::new(RecordKind::MauticContact, "");
+        sent.push(p);
+    }
+    s.commit(&MergeCommit {
+        entities: entities.clone(),
+        patches: sent.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    let created: Vec<RecordRef> = (0..3)
+        .map(|i| RecordRef::new(RecordKind::MauticContact, format!("{}", 100 + i)))
+        .collect();
+    let bases = [("firstname".to_owned(), Value::text("A"))];
+    let acks: Vec<Ack<'_>> = sent
+        .iter()
+        .zip(&created)
+        .map(|(p, r)| Ack {
+            sent: p,
+            new_record: Some(r),
+            bases: &bases,
+        })
+        .collect();
+    s.patches_done(&acks, &[conflict(1, "phone", ConflictRule::RejectedWrite)])
+        .unwrap();
+    assert_eq!(s.outbox_len(), 0);
+    assert_eq!(s.conflict_count(), 1);
+    for (e, r) in entities.iter().zip(&created) {
+        let stored = s.entity(e.id).unwrap().unwrap();
+        assert_eq!(stored.mautic.as_ref(), Some(r));
+        assert_eq!(stored.bases["firstname"], Value::text("A"));
+        assert_eq!(s.entity_of(r).unwrap(), Some(e.id));
+    }
+}
+
+#[test]
 fn pending_patches_page_through_one_side() {
     let s = Store::temporary().unwrap();
     let patches: Vec<Patch> = (1..=5).map(|i| patch(i, "x")).collect();

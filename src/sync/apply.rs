@@ -21,7 +21,9 @@ use crate::model::{
     ConflictEntry, ConflictRule, EntityId, EntityKind, Patch, PatchOp, RecordKind, RecordRef, Side,
     SideValue, Value,
 };
+use crate::store::Ack;
 use chrono::Utc;
+use futures::StreamExt;
 
 /// Patches sent per call (Mautic's batch maximum).
 const BATCH: usize = 200;
@@ -281,11 +283,10 @@ async fn send<C: Connector>(
             ) && e.is_transient());
         }
     };
+    let mut acknowledged = Vec::new();
     for (p, outcome) in prepared.into_iter().zip(outcomes) {
         match outcome {
-            WriteOutcome::Done { id, record } => {
-                done(engine, kind, &op, p, id, record, cycle, report).await?;
-            }
+            WriteOutcome::Done { id, record } => acknowledged.push((p, id, record)),
             WriteOutcome::Failed(e) => {
                 report.error(format!("{e} (will retry)"));
             }
@@ -294,6 +295,7 @@ async fn send<C: Connector>(
             }
         }
     }
+    done(engine, kind, &op, acknowledged, cycle, report).await?;
     Ok(true)
 }
 
@@ -326,92 +328,148 @@ fn event(patch: &Patch, rule: ConflictRule, field: &str, note: String) -> Confli
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The writes of a batch the side acknowledged: what the side kept is checked (a value
+/// Mautic did not take is no agreement), Mautic contacts are linked to their company (a few
+/// calls at once), then every patch leaves the outbox with its bases set and the refused
+/// values logged, in one transaction; last, the records the side returned are stored as
+/// sightings. A crash before the transaction leaves the whole batch in the outbox: it is
+/// sent again next time, and every write is idempotent (an insert finds its earlier
+/// attempt by key or e-mail).
 async fn done(
     engine: &Engine,
     kind: RecordKind,
     op: &PatchOp,
-    p: Prepared,
-    id: String,
-    record: Option<crate::connector::RemoteRecord>,
+    acknowledged: Vec<(Prepared, String, Option<crate::connector::RemoteRecord>)>,
     cycle: u64,
     report: &mut CycleReport,
 ) -> Result<(), SyncError> {
-    let mut bases = p.sent.clone();
-    // Mautic answers with what it stored: a value it did not take is no agreement.
-    if let Some(rec) = &record {
-        let mut refused = Vec::new();
-        bases.retain(|(field, value)| {
-            if field == RELATION {
-                return true;
-            }
-            let Some(m) = engine
-                .config
-                .mappings(kind)
-                .iter()
-                .find(|m| &m.name == field)
-            else {
-                return true;
-            };
-            let Some(code) = m.code(kind) else {
-                return true;
-            };
-            let stored = rec
-                .get(code)
-                .clone()
-                .coerce(m.field_type)
-                .unwrap_or(Value::Blank);
-            if m.policy(&engine.config.sync).compare.eq(&stored, value) {
-                true
-            } else {
-                refused.push((field.clone(), value.clone(), stored));
-                false
-            }
-        });
-        for (field, wanted, kept) in refused {
-            report.rejected += 1;
-            let why = if crate::model::parse_number(&wanted.canonical()) == Some(0.0) {
-                "Mautic's API drops any value that reads as 0"
-            } else if wanted.is_blank() {
-                "Mautic ignored the blank"
-            } else {
-                "Mautic stored another value"
-            };
-            let mut entry = event(
-                &p.patch,
-                ConflictRule::RejectedWrite,
-                &field,
-                format!("Mautic kept {kept} instead of {wanted}: {why}"),
-            );
-            entry.mautic.value = kept;
-            entry.weavy.value = wanted;
-            engine.store.append_conflicts(&[entry])?;
-            report.conflicts += 1;
-        }
+    if acknowledged.is_empty() {
+        return Ok(());
     }
-    if let Some(company) = &p.link_company {
-        if let Err(e) = engine.mautic.link_company(company, &id).await {
+    let mut conflicts = Vec::new();
+    let mut items = Vec::with_capacity(acknowledged.len());
+    for (p, id, record) in acknowledged {
+        let bases = kept_by_side(engine, kind, &p, record.as_ref(), report, &mut conflicts);
+        items.push((p, id, record, bases));
+    }
+    let links: Vec<(usize, String, String)> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (p, id, _, _))| p.link_company.clone().map(|c| (i, c, id.clone())))
+        .collect();
+    let concurrency = engine.config.mautic.http.concurrency.max(1);
+    let linked: Vec<_> = futures::stream::iter(links)
+        .map(|(i, company, id)| async move {
+            let result = engine.mautic.link_company(&company, &id).await;
+            (i, company, id, result)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    for (i, company, id, result) in linked {
+        if let Err(e) = result {
             report.error(format!(
                 "link Mautic contact {id} to company {company}: {e} (will retry)"
             ));
-            bases.retain(|(f, _)| f != RELATION);
+            items[i].3.retain(|(f, _)| f != RELATION);
         }
     }
-    let new_record = (*op == PatchOp::Insert).then(|| RecordRef::new(kind, id.clone()));
-    engine
-        .store
-        .patch_done(&p.patch, new_record.as_ref(), &bases)?;
-    match op {
-        PatchOp::Insert => report.inserted(kind.api_name()),
-        PatchOp::Update => report.updated(kind.api_name()),
+    let new_records: Vec<Option<RecordRef>> = items
+        .iter()
+        .map(|(_, id, _, _)| (*op == PatchOp::Insert).then(|| RecordRef::new(kind, id.clone())))
+        .collect();
+    let acks: Vec<Ack<'_>> = items
+        .iter()
+        .zip(&new_records)
+        .map(|((p, _, _, bases), new_record)| Ack {
+            sent: &p.patch,
+            new_record: new_record.as_ref(),
+            bases,
+        })
+        .collect();
+    engine.store.patches_done(&acks, &conflicts)?;
+    report.conflicts += conflicts.len() as u64;
+    let mut sightings = Vec::new();
+    for (_, _, record, _) in &items {
+        match op {
+            PatchOp::Insert => report.inserted(kind.api_name()),
+            PatchOp::Update => report.updated(kind.api_name()),
+        }
+        // What the side returned is a sighting like any other: the store knows the new record now.
+        if let Some(rec) = record
+            && let Some(s) = mapping::sighting(&engine.config, rec, report)
+        {
+            sightings.push(s);
+        }
     }
-    // What the side returned is a sighting like any other: the store knows the new record now.
-    if let Some(rec) = record
-        && let Some(s) = mapping::sighting(&engine.config, &rec, report)
-    {
-        engine.store.ingest(cycle, &[s])?;
+    if !sightings.is_empty() {
+        engine.store.ingest(cycle, &sightings)?;
     }
     Ok(())
+}
+
+/// The bases a write sets: the fields sent, less those the side did not keep as sent
+/// (Mautic answers with the record as it stored it), each of which is a refused write.
+fn kept_by_side(
+    engine: &Engine,
+    kind: RecordKind,
+    p: &Prepared,
+    record: Option<&crate::connector::RemoteRecord>,
+    report: &mut CycleReport,
+    conflicts: &mut Vec<ConflictEntry>,
+) -> Vec<(String, Value)> {
+    let mut bases = p.sent.clone();
+    let Some(rec) = record else {
+        return bases;
+    };
+    let mut refused = Vec::new();
+    bases.retain(|(field, value)| {
+        if field == RELATION {
+            return true;
+        }
+        let Some(m) = engine
+            .config
+            .mappings(kind)
+            .iter()
+            .find(|m| &m.name == field)
+        else {
+            return true;
+        };
+        let Some(code) = m.code(kind) else {
+            return true;
+        };
+        let stored = rec
+            .get(code)
+            .clone()
+            .coerce(m.field_type)
+            .unwrap_or(Value::Blank);
+        if m.policy(&engine.config.sync).compare.eq(&stored, value) {
+            true
+        } else {
+            refused.push((field.clone(), value.clone(), stored));
+            false
+        }
+    });
+    for (field, wanted, kept) in refused {
+        report.rejected += 1;
+        let why = if crate::model::parse_number(&wanted.canonical()) == Some(0.0) {
+            "Mautic's API drops any value that reads as 0"
+        } else if wanted.is_blank() {
+            "Mautic ignored the blank"
+        } else {
+            "Mautic stored another value"
+        };
+        let mut entry = event(
+            &p.patch,
+            ConflictRule::RejectedWrite,
+            &field,
+            format!("Mautic kept {kept} instead of {wanted}: {why}"),
+        );
+        entry.mautic.value = kept;
+        entry.weavy.value = wanted;
+        conflicts.push(entry);
+    }
+    bases
 }
 
 async fn rejected(

@@ -23,6 +23,7 @@ use crate::model::{
 use crate::store::MergeCommit;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
 
 /// Dirty records merged per transaction.
 const CHUNK: usize = 256;
@@ -84,7 +85,7 @@ pub fn merge(
 }
 
 /// A value of the relation or of a field, as one side holds it.
-type SideState = Option<(RecordRef, RecordState)>;
+type SideState = Option<(RecordRef, Rc<RecordState>)>;
 
 struct Merger<'a> {
     engine: &'a Engine,
@@ -97,8 +98,11 @@ struct Merger<'a> {
     entities: HashMap<EntityId, Entity>,
     /// Links changed but not committed yet (`None`: unlinked).
     links: HashMap<RecordRef, Option<EntityId>>,
-    /// Records already merged in this step.
+    /// Records merged in this chunk (their dirty marks go at the next commit).
     handled: HashSet<RecordRef>,
+    /// Record states read during the current chunk (a record is read for its own merge, for
+    /// its group's and for its entity's: decoded once). Merging writes no record state.
+    states: HashMap<RecordRef, Option<Rc<RecordState>>>,
 }
 
 impl<'a> Merger<'a> {
@@ -113,7 +117,18 @@ impl<'a> Merger<'a> {
             entities: HashMap::new(),
             links: HashMap::new(),
             handled: HashSet::new(),
+            states: HashMap::new(),
         }
+    }
+
+    /// What the store knows of a record, read once per chunk.
+    fn record(&mut self, r: &RecordRef) -> Result<Option<Rc<RecordState>>, SyncError> {
+        if let Some(s) = self.states.get(r) {
+            return Ok(s.clone());
+        }
+        let s = self.engine.store.record(r)?.map(Rc::new);
+        self.states.insert(r.clone(), s.clone());
+        Ok(s)
     }
 
     fn commit(&mut self) -> Result<(), SyncError> {
@@ -121,6 +136,10 @@ impl<'a> Merger<'a> {
         self.engine.store.commit(&commit)?;
         self.entities.clear();
         self.links.clear();
+        self.states.clear();
+        // What was handled is clean now: the store says so from here on (memory stays
+        // bounded by a chunk, not by the number of records merged).
+        self.handled.clear();
         Ok(())
     }
 
@@ -206,7 +225,7 @@ impl<'a> Merger<'a> {
 
     fn merge_record(&mut self, r: &RecordRef, report: &mut CycleReport) -> Result<(), SyncError> {
         let store = &self.engine.store;
-        let Some(state) = store.record(r)? else {
+        let Some(state) = self.record(r)? else {
             self.clean(r);
             return Ok(());
         };
@@ -229,8 +248,9 @@ impl<'a> Merger<'a> {
                 EntityKind::Company => store.records_by_company_key(key)?,
             };
             let mut members = Vec::new();
-            for m in refs.into_iter().filter(|m| self.syncs(m.kind)) {
-                let st = store.record(&m)?;
+            let refs: Vec<RecordRef> = refs.into_iter().filter(|m| self.syncs(m.kind)).collect();
+            for m in refs {
+                let st = self.record(&m)?;
                 if st.as_ref().is_some_and(|s| s.gone) {
                     continue;
                 }
@@ -261,7 +281,9 @@ impl<'a> Merger<'a> {
                 }
             }
             for m in &members {
-                if m.record != *r && store.is_dirty(&m.record)? && !self.handled.contains(&m.record)
+                if m.record != *r
+                    && !self.handled.contains(&m.record)
+                    && store.is_dirty(&m.record)?
                 {
                     self.clean(&m.record);
                 }
@@ -357,9 +379,9 @@ impl<'a> Merger<'a> {
         }
     }
 
-    fn state(&self, r: &Option<RecordRef>) -> Result<SideState, SyncError> {
+    fn state(&mut self, r: &Option<RecordRef>) -> Result<SideState, SyncError> {
         Ok(match r {
-            Some(r) => self.engine.store.record(r)?.map(|s| (r.clone(), s)),
+            Some(r) => self.record(r)?.map(|s| (r.clone(), s)),
             None => None,
         })
     }
@@ -391,7 +413,7 @@ impl<'a> Merger<'a> {
         let w = self.state(&e.weavy)?;
         let m = self.state(&e.mautic)?;
         for r in [&e.weavy, &e.mautic].into_iter().flatten() {
-            if self.engine.store.is_dirty(r)? && !self.handled.contains(r) {
+            if !self.handled.contains(r) && self.engine.store.is_dirty(r)? {
                 self.clean(r);
             }
         }

@@ -6,6 +6,10 @@
 //! clocks that disagree cannot make a pull skip an edit. If either side's pull fails, the cycle
 //! stops before merging: merging against a side that was only half read could route a contact
 //! to a duplicate insert.
+//!
+//! Fetching and storing overlap: a table's pager runs as its own task, one page ahead of the
+//! store (a bounded channel holds the next page), so the side prepares and sends page n+1 and
+//! the connector parses it while page n is written to the store. At most two pages are held.
 
 use super::report::CycleReport;
 use super::{CycleOptions, Engine, Progress, Shutdown, SyncError, mapping};
@@ -91,7 +95,10 @@ async fn pull_side<C: Connector>(
     report: &mut CycleReport,
     progress: &dyn Progress,
     shutdown: &Shutdown,
-) -> Result<(), SyncError> {
+) -> Result<(), SyncError>
+where
+    C::Pager: 'static,
+{
     for &kind in kinds {
         if shutdown.is_requested() {
             break;
@@ -104,6 +111,9 @@ async fn pull_side<C: Connector>(
     Ok(())
 }
 
+/// Pages fetched ahead of the store.
+const AHEAD: usize = 1;
+
 #[allow(clippy::too_many_arguments)]
 async fn pull_table<C: Connector>(
     engine: &Engine,
@@ -114,14 +124,30 @@ async fn pull_table<C: Connector>(
     report: &mut CycleReport,
     progress: &dyn Progress,
     shutdown: &Shutdown,
-) -> Result<(), SyncError> {
+) -> Result<(), SyncError>
+where
+    C::Pager: 'static,
+{
     let since = since(engine, kind, options)?;
     let step = format!("pull {kind}");
     progress.start(&step, None);
     tracing::debug!(%kind, ?since, "pulling");
     let mut pager = conn.changed_since(kind, since);
+    let (tx, mut pages) = tokio::sync::mpsc::channel(AHEAD);
+    let fetcher = tokio::spawn(async move {
+        loop {
+            let page = pager.next_page().await;
+            let last = !matches!(page, Ok(Some(_)));
+            // The receiver is gone when storing failed: stop fetching.
+            if tx.send(page).await.is_err() || last {
+                return pager.server_time();
+            }
+        }
+    });
+    // Stops the fetcher if this pull returns early (a store error).
+    let _abort = AbortOnDrop(fetcher.abort_handle());
     let mut newest: Option<DateTime<Utc>> = None;
-    while let Some(page) = pager.next_page().await? {
+    while let Some(page) = pages.recv().await.transpose()?.flatten() {
         *report.pulled.entry(kind.api_name().to_owned()).or_default() += page.len() as u64;
         let sightings: Vec<_> = page
             .iter()
@@ -140,11 +166,25 @@ async fn pull_table<C: Connector>(
             return Ok(());
         }
     }
+    let server_time = match fetcher.await {
+        Ok(t) => t,
+        // The pager panicked: so does the pull (the cursor must not move).
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
     engine.store.flush()?;
     // The side's clock when the pull began; without a Date header, the newest change seen.
-    if let Some(cursor) = pager.server_time().or(newest) {
+    if let Some(cursor) = server_time.or(newest) {
         engine.store.set_cursor(kind, cursor)?;
     }
     progress.finish(&step);
     Ok(())
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

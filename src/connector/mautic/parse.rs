@@ -191,7 +191,7 @@ pub struct Page {
 /// as a record (no id, no date) is skipped with a warning naming it, so one odd record never
 /// stops a pull; paging still moves past it.
 pub fn page(body: &[u8], key: &str, kind: RecordKind, types: &FieldTypes) -> Result<Page, String> {
-    let v: Json = crate::connector::http::json(body).map_err(|e| format!("list answer: {e}"))?;
+    let v: Json = super::slim::answer(body, key).map_err(|e| format!("list answer: {e}"))?;
     let list = v
         .get(key)
         .ok_or_else(|| format!("the list answer has no '{key}'"))?;
@@ -358,7 +358,7 @@ pub struct BatchAnswer {
 
 /// `{"contacts": {idx: ...} | [...], "statusCodes": ..., "errors": ...}`.
 pub fn batch(body: &[u8], key: &str) -> Result<BatchAnswer, String> {
-    let v: Json = crate::connector::http::json(body).map_err(|e| format!("batch answer: {e}"))?;
+    let v: Json = super::slim::answer(body, key).map_err(|e| format!("batch answer: {e}"))?;
     let records = items(v.get(key).unwrap_or(&Json::Null))
         .into_iter()
         .map(|(k, r)| (k, r.clone()))

@@ -34,7 +34,7 @@ use fields::Object;
 use query::{ListQuery, order_rows, parse_urlencoded};
 use rand::RngExt;
 use serde_json::{Map, Value as Json, json};
-use state::{CompanyRow, ContactRow, ItemError, Method, State, known_column};
+use state::{CompanyRow, ContactRow, ItemError, Method, State, Tracked, known_column};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -146,7 +146,9 @@ struct Tokens {
 /// What the routes share.
 #[derive(Debug)]
 struct Shared {
-    state: Mutex<State>,
+    state: Mutex<Tracked>,
+    /// The ids the last keyset list query selected (see [`keyset_ids`]).
+    list_cache: Mutex<Option<ListCache>>,
     tokens: Mutex<Tokens>,
     quirks: Mutex<MauticQuirks>,
     /// One error to answer to the next `/api` call: (status, message).
@@ -203,7 +205,8 @@ impl MauticSim {
             .as_ref()
             .map(|(u, p)| format!("Basic {}", base64(format!("{u}:{p}").as_bytes())));
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::new(opts.null_date_modified_on_create)),
+            state: Mutex::new(Tracked::new(State::new(opts.null_date_modified_on_create))),
+            list_cache: Mutex::new(None),
             tokens: Mutex::new(Tokens::default()),
             quirks: Mutex::new(opts.quirks.clone()),
             injected: Mutex::new(None),
@@ -396,7 +399,38 @@ impl MauticSim {
     pub fn deleted_contacts(&self) -> Vec<u64> {
         lock(&self.shared.state).deleted.clone()
     }
+
+    /// The ids of the identified contacts (anonymous visitors left out), ascending.
+    pub fn contact_ids(&self) -> Vec<u64> {
+        lock(&self.shared.state)
+            .contacts
+            .values()
+            .filter(|c| c.date_identified.is_some())
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// The ids of the companies, ascending.
+    pub fn company_ids(&self) -> Vec<u64> {
+        lock(&self.shared.state).companies.keys().copied().collect()
+    }
+
+    /// Everything the simulator holds (contacts, companies, fields), to put back later with
+    /// [`MauticSim::restore`]: the scale bench replays a cycle's requests against the state
+    /// the cycle met. Tokens, quirks, knobs and counters are not part of it.
+    pub fn snapshot(&self) -> MauticSnapshot {
+        MauticSnapshot(State::clone(&lock(&self.shared.state)))
+    }
+
+    /// Puts back what [`MauticSim::snapshot`] took.
+    pub fn restore(&self, snapshot: &MauticSnapshot) {
+        *lock(&self.shared.state) = Tracked::new(snapshot.0.clone());
+    }
 }
+
+/// The data of a simulated Mautic at one moment (see [`MauticSim::snapshot`]).
+#[derive(Debug, Clone)]
+pub struct MauticSnapshot(State);
 
 fn sim_contact(c: &state::Contact) -> SimContact {
     SimContact {
@@ -702,22 +736,40 @@ async fn list_contacts(AxumState(s): S, RawQuery(q): RawQuery) -> Response {
         contact: c,
         catalog: &st.catalog,
     };
-    let mut rows: Vec<&state::Contact> = st
-        .contacts
-        .values()
-        .filter(|c| lq.selects(&row(c)))
-        .collect();
-    let (cols, desc) = lq
-        .order
-        .clone()
-        .unwrap_or_else(|| (vec!["last_active".into()], true));
-    rows.sort_by(|a, b| order_rows(&row(a), &row(b), &cols, desc).then(a.id.cmp(&b.id)));
-    let total = rows.len();
-    let page = rows
+    let selects = |lq: &ListQuery, c: &state::Contact| {
+        lq.selects(&ContactRow {
+            contact: c,
+            catalog: &st.catalog,
+        })
+    };
+    let (total, ids) = match keyset_ids(
+        &s,
+        st.version(),
+        Object::Contact,
+        &lq,
+        &st.contacts,
+        selects,
+    ) {
+        Some(found) => found,
+        None => {
+            let mut rows: Vec<&state::Contact> = st
+                .contacts
+                .values()
+                .filter(|c| lq.selects(&row(c)))
+                .collect();
+            let (cols, desc) = lq
+                .order
+                .clone()
+                .unwrap_or_else(|| (vec!["last_active".into()], true));
+            rows.sort_by(|a, b| order_rows(&row(a), &row(b), &cols, desc).then(a.id.cmp(&b.id)));
+            let total = rows.len();
+            let page = rows.iter().skip(lq.start).take(lq.limit).map(|c| c.id);
+            (total, page.collect())
+        }
+    };
+    let page = ids
         .into_iter()
-        .skip(lq.start)
-        .take(lq.limit)
-        .map(|c| (c.id, render::contact_json(c, &st.catalog)))
+        .map(|id| (id, render::contact_json(&st.contacts[&id], &st.catalog)))
         .collect();
     json_text_response(list_body(&quirks, "contacts", total, page))
 }
@@ -737,24 +789,117 @@ async fn list_companies(AxumState(s): S, RawQuery(q): RawQuery) -> Response {
         company: c,
         catalog: &st.catalog,
     };
-    let mut rows: Vec<&state::Company> = st
-        .companies
-        .values()
-        .filter(|c| lq.selects(&row(c)))
-        .collect();
-    let (cols, desc) = lq
-        .order
-        .clone()
-        .unwrap_or_else(|| (vec!["companyname".into()], false));
-    rows.sort_by(|a, b| order_rows(&row(a), &row(b), &cols, desc).then(a.id.cmp(&b.id)));
-    let total = rows.len();
-    let page = rows
+    let selects = |lq: &ListQuery, c: &state::Company| {
+        lq.selects(&CompanyRow {
+            company: c,
+            catalog: &st.catalog,
+        })
+    };
+    let (total, ids) = match keyset_ids(
+        &s,
+        st.version(),
+        Object::Company,
+        &lq,
+        &st.companies,
+        selects,
+    ) {
+        Some(found) => found,
+        None => {
+            let mut rows: Vec<&state::Company> = st
+                .companies
+                .values()
+                .filter(|c| lq.selects(&row(c)))
+                .collect();
+            let (cols, desc) = lq
+                .order
+                .clone()
+                .unwrap_or_else(|| (vec!["companyname".into()], false));
+            rows.sort_by(|a, b| order_rows(&row(a), &row(b), &cols, desc).then(a.id.cmp(&b.id)));
+            let total = rows.len();
+            let page = rows.iter().skip(lq.start).take(lq.limit).map(|c| c.id);
+            (total, page.collect())
+        }
+    };
+    let page = ids
         .into_iter()
-        .skip(lq.start)
-        .take(lq.limit)
-        .map(|c| (c.id, render::company_json(c, &st.catalog)))
+        .map(|id| (id, render::company_json(&st.companies[&id], &st.catalog)))
         .collect();
     json_text_response(list_body(&quirks, "companies", total, page))
+}
+
+/// The ids a keyset query matched, cached against the state's version.
+#[derive(Debug)]
+struct ListCache {
+    version: u64,
+    /// The object and the query without its id bound, start and limit.
+    key: String,
+    /// In id order.
+    ids: Vec<u64>,
+}
+
+/// Answers a keyset query (ordered by id ascending, with a top-level `id > n` or `id >= n`:
+/// how the connector pages) without scanning and sorting every record for each page: the
+/// ids matching the rest of the query are found once and kept until the state changes;
+/// each page is then a slice after `n`. The same rows, order and total as the general path.
+/// `None` for any other query.
+fn keyset_ids<T>(
+    s: &Shared,
+    version: u64,
+    object: Object,
+    lq: &ListQuery,
+    records: &BTreeMap<u64, T>,
+    selects: impl Fn(&ListQuery, &T) -> bool,
+) -> Option<(usize, Vec<u64>)> {
+    use query::{CmpOp, Expr};
+    if lq.order != Some((vec!["id".to_owned()], false)) {
+        return None;
+    }
+    let mut rest = ListQuery {
+        filter: Vec::new(),
+        ..lq.clone()
+    };
+    let mut bound = None;
+    for e in &lq.filter {
+        match e {
+            Expr::Cmp { col, op, val }
+                if col == "id"
+                    && bound.is_none()
+                    && matches!(op, CmpOp::Gt | CmpOp::Gte)
+                    && val.trim().parse::<u64>().is_ok() =>
+            {
+                let n: u64 = val.trim().parse().ok()?;
+                bound = Some(if *op == CmpOp::Gt {
+                    n.checked_add(1)?
+                } else {
+                    n
+                });
+            }
+            other => rest.filter.push(other.clone()),
+        }
+    }
+    let first = bound?;
+    let key = format!("{object:?} {:?} {:?}", rest.search, rest.filter);
+    let mut cache = lock(&s.list_cache);
+    let fresh = cache
+        .as_ref()
+        .is_some_and(|c| c.version == version && c.key == key);
+    if !fresh {
+        let ids = records
+            .iter()
+            .filter(|(_, r)| selects(&rest, r))
+            .map(|(id, _)| *id)
+            .collect();
+        *cache = Some(ListCache { version, key, ids });
+    }
+    let ids = &cache.as_ref().expect("just filled").ids;
+    let after = &ids[ids.partition_point(|id| *id < first)..];
+    let page = after
+        .iter()
+        .skip(lq.start)
+        .take(lq.limit)
+        .copied()
+        .collect();
+    Some((after.len(), page))
 }
 
 fn parse_id(raw: &str) -> Option<u64> {
@@ -1133,6 +1278,111 @@ async fn link_route(AxumState(s): S, Path((company, contact)): Path<(String, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keyset pages answered from the cache are the pages the general path gives, and a
+    /// change to the state is seen at once.
+    #[test]
+    fn keyset_pages_equal_a_full_scan_and_follow_changes() {
+        let shared = Shared {
+            state: Mutex::new(Tracked::new(State::new(false))),
+            list_cache: Mutex::new(None),
+            tokens: Mutex::new(Tokens::default()),
+            quirks: Mutex::new(MauticQuirks::default()),
+            injected: Mutex::new(None),
+            control: SimControl::new(1),
+            client_id: String::new(),
+            client_secret: String::new(),
+            basic_header: None,
+            token_ttl: Duration::from_secs(1),
+        };
+        let t = |s: &str| query::parse_sql_time(s).unwrap();
+        {
+            let mut st = lock(&shared.state);
+            for i in 0..40u64 {
+                let day = format!("2024-05-{:02} 10:00:00", 1 + i % 20);
+                if i % 7 == 3 {
+                    st.user_add_anonymous(t(&day));
+                } else {
+                    let p = to_map(&[("email", json!(format!("p{i}@x.fr")))]);
+                    st.user_add_contact(&p, t(&day));
+                }
+            }
+        }
+        let page = |q: &str| {
+            let st = lock(&shared.state);
+            let known = |c: &str| known_column(&st.catalog, Object::Contact, c);
+            let lq = ListQuery::parse(q, &known).unwrap();
+            let row = |c| ContactRow {
+                contact: c,
+                catalog: &st.catalog,
+            };
+            let mut all: Vec<u64> = st
+                .contacts
+                .values()
+                .filter(|c| lq.selects(&row(c)))
+                .map(|c| c.id)
+                .collect();
+            all.sort();
+            let scan = (
+                all.len(),
+                all.iter().skip(lq.start).take(lq.limit).copied().collect(),
+            );
+            let selects = |lq: &ListQuery, c: &state::Contact| {
+                lq.selects(&ContactRow {
+                    contact: c,
+                    catalog: &st.catalog,
+                })
+            };
+            let fast = keyset_ids(
+                &shared,
+                st.version(),
+                Object::Contact,
+                &lq,
+                &st.contacts,
+                selects,
+            )
+            .expect("a keyset query");
+            assert_eq!(fast, scan, "{q}");
+            fast
+        };
+        let q = |after: u64, extra: &str| {
+            format!(
+                "limit=6&orderBy=id&orderByDir=asc&where[0][col]=id&where[0][expr]=gt&where[0][val]={after}{extra}"
+            )
+        };
+        for extra in [
+            "",
+            "&search=!is:anonymous",
+            "&search=!is:anonymous&where[1][col]=date_modified&where[1][expr]=gte&where[1][val]=2024-05-10 00:00:00",
+        ] {
+            for after in [0, 5, 17, 39, 40, 100] {
+                page(&q(after, extra));
+            }
+        }
+        let before = page(&q(10, "&search=!is:anonymous"));
+        lock(&shared.state).user_edit_contact(
+            12,
+            &to_map(&[("email", json!(""))]),
+            t("2024-06-01 00:00:00"),
+        );
+        lock(&shared.state).user_add_contact(
+            &to_map(&[("email", json!("new@x.fr"))]),
+            t("2024-06-01 00:00:00"),
+        );
+        let after = page(&q(10, "&search=!is:anonymous"));
+        assert_eq!(after.0, before.0 + 1, "one more contact");
+        // `id >= n` too, and other queries are left to the general path.
+        page("limit=3&orderBy=id&where[0][col]=id&where[0][expr]=gte&where[0][val]=20");
+        let st = lock(&shared.state);
+        let known = |c: &str| known_column(&st.catalog, Object::Contact, c);
+        let by_date = ListQuery::parse(
+            "orderBy=date_modified&where[0][col]=id&where[0][expr]=gt&where[0][val]=3",
+            &known,
+        )
+        .unwrap();
+        let none = |_: &ListQuery, _: &state::Contact| true;
+        assert!(keyset_ids(&shared, 0, Object::Contact, &by_date, &st.contacts, none).is_none());
+    }
 
     #[test]
     fn base64_matches_rfc4648() {

@@ -9,7 +9,7 @@ use super::fields::{Catalog, Incoming, Object, php_numeric_zero, read_value};
 use super::query::{Cell, Row, SearchTerm, TermKind, like};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A stored contact. Field values absent from `fields` are NULL.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +112,95 @@ pub struct State {
     pub deleted: Vec<u64>,
     /// Mautic before 2025: a new record's `date_modified` stays NULL until its first edit.
     pub null_date_modified_on_create: bool,
+    /// Contacts by e-mail as Mautic compares them (trimmed, lower-cased): MySQL's index on
+    /// the column. Kept current by [`State::change_contact`].
+    emails: HashMap<String, BTreeSet<u64>>,
+    /// Companies by name as Mautic compares them. Kept current by [`State::change_company`].
+    company_names: HashMap<String, BTreeSet<u64>>,
+}
+
+/// A contact's e-mail as Mautic compares it, when it has one.
+fn email_key(c: &Contact) -> Option<String> {
+    c.fields
+        .get("email")
+        .and_then(Json::as_str)
+        .map(|e| e.trim().to_lowercase())
+        .filter(|e| !e.is_empty())
+}
+
+/// A company's name as Mautic compares it.
+fn name_key(c: &Company) -> Option<String> {
+    c.fields
+        .get("companyname")
+        .and_then(Json::as_str)
+        .map(|n| n.trim().to_lowercase())
+}
+
+/// Moves `id` from one key of an index to another.
+fn reindex(
+    index: &mut HashMap<String, BTreeSet<u64>>,
+    id: u64,
+    from: Option<String>,
+    to: Option<String>,
+) {
+    if from == to {
+        return;
+    }
+    if let Some(k) = from
+        && let Some(set) = index.get_mut(&k)
+    {
+        set.remove(&id);
+        if set.is_empty() {
+            index.remove(&k);
+        }
+    }
+    if let Some(k) = to {
+        index.entry(k).or_default().insert(id);
+    }
+}
+
+/// The state with a version that changes at every mutable access, so that what is derived
+/// from it (the ids a list query selects) can be cached and never served stale: any `&mut`
+/// use of the state goes through [`DerefMut`](std::ops::DerefMut), which moves the version.
+#[derive(Debug)]
+pub struct Tracked {
+    state: State,
+    version: u64,
+}
+
+/// Versions are unique across every state of the process (a restored snapshot included).
+static VERSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_version() -> u64 {
+    VERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Tracked {
+    pub fn new(state: State) -> Self {
+        Tracked {
+            state,
+            version: next_version(),
+        }
+    }
+
+    /// Changes whenever the state may have changed.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+impl std::ops::Deref for Tracked {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for Tracked {
+    fn deref_mut(&mut self) -> &mut State {
+        self.version = next_version();
+        &mut self.state
+    }
 }
 
 /// `!empty($v)` in PHP, for flags such as `overwriteWithBlank` and `force`.
@@ -138,7 +227,30 @@ impl State {
             created_per_email: BTreeMap::new(),
             deleted: Vec::new(),
             null_date_modified_on_create,
+            emails: HashMap::new(),
+            company_names: HashMap::new(),
         }
+    }
+
+    /// Changes a contact through `f`, keeping the e-mail index current; `None` when there is
+    /// no such contact.
+    fn change_contact<R>(&mut self, id: u64, f: impl FnOnce(&mut Contact) -> R) -> Option<R> {
+        let c = self.contacts.get_mut(&id)?;
+        let before = email_key(c);
+        let r = f(c);
+        let after = email_key(c);
+        reindex(&mut self.emails, id, before, after);
+        Some(r)
+    }
+
+    /// Changes a company through `f`, keeping the name index current.
+    fn change_company<R>(&mut self, id: u64, f: impl FnOnce(&mut Company) -> R) -> Option<R> {
+        let c = self.companies.get_mut(&id)?;
+        let before = name_key(c);
+        let r = f(c);
+        let after = name_key(c);
+        reindex(&mut self.company_names, id, before, after);
+        Some(r)
     }
 
     /// Reads an item's values. Unknown aliases are ignored, as Mautic's API forms allow extra
@@ -210,16 +322,19 @@ impl State {
         if wanted.is_empty() {
             return None;
         }
-        self.contacts
-            .values()
-            .find(|c| {
-                Some(c.id) != except
-                    && c.fields
-                        .get("email")
-                        .and_then(Json::as_str)
-                        .is_some_and(|e| e.trim().to_lowercase() == wanted)
-            })
-            .map(|c| c.id)
+        self.emails
+            .get(&wanted)?
+            .iter()
+            .copied()
+            .find(|id| Some(*id) != except)
+    }
+
+    /// The contacts holding this e-mail (case-insensitive), in id order.
+    pub fn contacts_by_email(&self, email: &str) -> Vec<u64> {
+        self.emails
+            .get(&email.trim().to_lowercase())
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     fn identify(c: &mut Contact, now: DateTime<Utc>) {
@@ -258,9 +373,10 @@ impl State {
             .prepare(Object::Contact, params, Method::User)
             .expect("user writes are not validated");
         let id = self.new_contact(now);
-        let c = self.contacts.get_mut(&id).expect("just created");
-        Self::apply(&mut c.fields, &prepared);
-        Self::identify(c, now);
+        self.change_contact(id, |c| {
+            Self::apply(&mut c.fields, &prepared);
+            Self::identify(c, now);
+        });
         id
     }
 
@@ -279,13 +395,12 @@ impl State {
         let Ok(prepared) = self.prepare(Object::Contact, params, Method::User) else {
             return false;
         };
-        let Some(c) = self.contacts.get_mut(&id) else {
-            return false;
-        };
-        Self::apply(&mut c.fields, &prepared);
-        c.date_modified = Some(now);
-        Self::identify(c, now);
-        true
+        self.change_contact(id, |c| {
+            Self::apply(&mut c.fields, &prepared);
+            c.date_modified = Some(now);
+            Self::identify(c, now);
+        })
+        .is_some()
     }
 
     /// `POST /api/contacts/new` and each item of `batch/new`: the contact holding the e-mail
@@ -304,16 +419,18 @@ impl State {
             .as_deref()
             .and_then(|e| self.contact_by_email(e, None))
         {
-            let c = self.contacts.get_mut(&existing).expect("found");
-            Self::apply(&mut c.fields, &prepared);
-            c.date_modified = Some(now);
-            Self::identify(c, now);
+            self.change_contact(existing, |c| {
+                Self::apply(&mut c.fields, &prepared);
+                c.date_modified = Some(now);
+                Self::identify(c, now);
+            });
             return Ok((200, existing));
         }
         let id = self.new_contact(now);
-        let c = self.contacts.get_mut(&id).expect("just created");
-        Self::apply(&mut c.fields, &prepared);
-        Self::identify(c, now);
+        self.change_contact(id, |c| {
+            Self::apply(&mut c.fields, &prepared);
+            Self::identify(c, now);
+        });
         if let Some(e) = email {
             *self
                 .created_per_email
@@ -347,10 +464,11 @@ impl State {
         {
             self.merge_contacts(id, other, now);
         }
-        let c = self.contacts.get_mut(&id).expect("checked above");
-        Self::apply(&mut c.fields, &prepared);
-        c.date_modified = Some(now);
-        Self::identify(c, now);
+        self.change_contact(id, |c| {
+            Self::apply(&mut c.fields, &prepared);
+            c.date_modified = Some(now);
+            Self::identify(c, now);
+        });
         Ok((200, id))
     }
 
@@ -361,7 +479,9 @@ impl State {
         let Some(l) = self.contacts.remove(&loser) else {
             return;
         };
+        reindex(&mut self.emails, loser, email_key(&l), None);
         let w = self.contacts.get_mut(&winner).expect("winner exists");
+        let winner_email = email_key(w);
         let w_date = w.date_modified.unwrap_or(w.date_added);
         let l_date = l.date_modified.unwrap_or(l.date_added);
         let loser_newer = l_date > w_date;
@@ -404,6 +524,8 @@ impl State {
             w.companies.push(Link { primary, ..link });
         }
         w.date_modified = Some(now);
+        let merged_email = email_key(w);
+        reindex(&mut self.emails, winner, winner_email, merged_email);
         self.deleted.push(loser);
     }
 
@@ -527,8 +649,7 @@ impl State {
             .prepare(Object::Company, params, Method::User)
             .expect("user writes are not validated");
         let id = self.new_company(now);
-        let c = self.companies.get_mut(&id).expect("just created");
-        Self::apply(&mut c.fields, &prepared);
+        self.change_company(id, |c| Self::apply(&mut c.fields, &prepared));
         id
     }
 
@@ -541,26 +662,19 @@ impl State {
         let Ok(prepared) = self.prepare(Object::Company, params, Method::User) else {
             return false;
         };
-        let Some(c) = self.companies.get_mut(&id) else {
-            return false;
-        };
-        Self::apply(&mut c.fields, &prepared);
-        c.date_modified = Some(now);
-        true
+        self.change_company(id, |c| {
+            Self::apply(&mut c.fields, &prepared);
+            c.date_modified = Some(now);
+        })
+        .is_some()
     }
 
     /// The company with this name (case-insensitive), the oldest first.
     pub fn company_by_name(&self, name: &str) -> Option<u64> {
-        let wanted = name.trim().to_lowercase();
-        self.companies
-            .values()
-            .find(|c| {
-                c.fields
-                    .get("companyname")
-                    .and_then(Json::as_str)
-                    .is_some_and(|n| n.trim().to_lowercase() == wanted)
-            })
-            .map(|c| c.id)
+        self.company_names
+            .get(&name.trim().to_lowercase())?
+            .first()
+            .copied()
     }
 
     /// `POST /api/companies/new` and each item of `batch/new`: the company with the same name
@@ -579,9 +693,10 @@ impl State {
         if !php_truthy(params.get("force"))
             && let Some(existing) = name.as_deref().and_then(|n| self.company_by_name(n))
         {
-            let c = self.companies.get_mut(&existing).expect("found");
-            Self::apply(&mut c.fields, &prepared);
-            c.date_modified = Some(now);
+            self.change_company(existing, |c| {
+                Self::apply(&mut c.fields, &prepared);
+                c.date_modified = Some(now);
+            });
             return Ok((200, existing));
         }
         if name.is_none() {
@@ -591,8 +706,7 @@ impl State {
             });
         }
         let id = self.new_company(now);
-        let c = self.companies.get_mut(&id).expect("just created");
-        Self::apply(&mut c.fields, &prepared);
+        self.change_company(id, |c| Self::apply(&mut c.fields, &prepared));
         Ok((201, id))
     }
 
@@ -610,9 +724,10 @@ impl State {
             };
         }
         let prepared = self.prepare(Object::Company, params, method)?;
-        let c = self.companies.get_mut(&id).expect("checked above");
-        Self::apply(&mut c.fields, &prepared);
-        c.date_modified = Some(now);
+        self.change_company(id, |c| {
+            Self::apply(&mut c.fields, &prepared);
+            c.date_modified = Some(now);
+        });
         Ok((200, id))
     }
 }
@@ -828,6 +943,62 @@ mod tests {
         assert_eq!(w.fields["city"], json!("Lyon"));
         assert_eq!(w.fields["firstname"], json!("B"), "the newest value wins");
         assert_eq!(w.fields["email"], json!("B@x.fr"));
+    }
+
+    /// The indexes answer what a scan of every record would.
+    #[test]
+    fn the_email_and_name_indexes_follow_every_change() {
+        let mut s = State::new(false);
+        let now = t("2024-05-01 10:00:00");
+        let scan = |s: &State, e: &str, except: Option<u64>| {
+            s.contacts
+                .values()
+                .find(|c| {
+                    Some(c.id) != except
+                        && c.fields
+                            .get("email")
+                            .and_then(Json::as_str)
+                            .is_some_and(|x| x.trim().to_lowercase() == e)
+                })
+                .map(|c| c.id)
+        };
+        let a = s.user_add_contact(&params(json!({"email": "A@x.fr"})), now);
+        let b = s.user_add_contact(&params(json!({"email": " a@x.fr"})), now);
+        let (_, c) = s
+            .api_new_contact(&params(json!({"email": "c@x.fr"})), now)
+            .unwrap();
+        s.user_edit_contact(a, &params(json!({"email": "d@x.fr"})), now);
+        s.api_edit_contact(c, &params(json!({"email": "D@x.fr"})), Method::Patch, now)
+            .unwrap();
+        s.api_edit_contact(b, &params(json!({"email": ""})), Method::Put, now)
+            .unwrap();
+        s.user_edit_contact(b, &params(json!({"email": "c@x.fr"})), now);
+        for e in ["a@x.fr", "c@x.fr", "d@x.fr", "e@x.fr"] {
+            for except in [None, Some(a), Some(b), Some(c)] {
+                assert_eq!(
+                    s.contact_by_email(e, except),
+                    scan(&s, e, except),
+                    "{e} {except:?}"
+                );
+            }
+        }
+        let k1 = s.user_add_company(&params(json!({"companyname": "Acme"})), now);
+        let (_, k2) = s
+            .api_new_company(&params(json!({"companyname": "Bolt", "force": 1})), now)
+            .unwrap();
+        s.api_edit_company(
+            k1,
+            &params(json!({"companyname": "bolt "})),
+            Method::Patch,
+            now,
+        )
+        .unwrap();
+        assert_eq!(s.company_by_name("BOLT"), Some(k1.min(k2)));
+        assert_eq!(s.company_by_name("acme"), None);
+        let (code, k) = s
+            .api_new_company(&params(json!({"companyname": "Bolt"})), now)
+            .unwrap();
+        assert_eq!((code, k), (200, k1));
     }
 
     #[test]

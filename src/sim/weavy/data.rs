@@ -69,7 +69,7 @@ pub(crate) struct Row {
 }
 
 /// One table with its rows in insertion order, its rights and its API counters.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Table {
     pub entity: &'static str,
     pub label: &'static str,
@@ -82,6 +82,17 @@ pub(crate) struct Table {
     pub api_inserts: u64,
     pub api_updates: u64,
     pub inserted_per_email: BTreeMap<String, u64>,
+    /// The rows the last Select's filters matched, until a row changes.
+    matched: Option<Matched>,
+}
+
+/// The positions of the rows some filters match. A pager sends the same filters for every
+/// page: without this, each page would scan the table from its first row again (offset
+/// paging over N rows would cost N^2/page).
+#[derive(Debug, Clone)]
+struct Matched {
+    filters: Vec<Filter>,
+    positions: Vec<usize>,
 }
 
 impl Table {
@@ -98,6 +109,7 @@ impl Table {
             api_inserts: 0,
             api_updates: 0,
             inserted_per_email: BTreeMap::new(),
+            matched: None,
         }
     }
 
@@ -115,10 +127,12 @@ impl Table {
     }
 
     fn row_mut(&mut self, id: &str) -> Option<&mut Row> {
+        self.matched = None;
         self.index.get(id).map(|&i| &mut self.rows[i])
     }
 
     fn push(&mut self, row: Row) {
+        self.matched = None;
         self.index.insert(row.id.clone(), self.rows.len());
         self.rows.push(row);
     }
@@ -209,7 +223,7 @@ fn standard_tables() -> Vec<Table> {
 }
 
 /// The whole database of one simulated project.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Db {
     tables: BTreeMap<&'static str, Table>,
     pub tz: Tz,
@@ -427,7 +441,7 @@ impl Db {
     }
 
     /// One page of a Select.
-    pub fn select(&self, q: &SelectQuery, page_cap: usize) -> Result<Vec<Json>, ApiError> {
+    pub fn select(&mut self, q: &SelectQuery, page_cap: usize) -> Result<Vec<Json>, ApiError> {
         let table = self.table(&q.entity)?;
         table.require(WeavyRight::Read)?;
         for f in &q.return_fields {
@@ -454,13 +468,37 @@ impl Db {
                 )));
             }
         }
-        Ok(table
-            .rows
-            .iter()
-            .filter(|row| q.filters.iter().all(|f| self.matches(table, row, f)))
-            .skip(q.offset)
-            .take(page_cap.max(1))
-            .map(|row| Json::Object(self.render(table, row, &q.return_fields)))
+        let cached = table.matched.as_ref().filter(|m| m.filters == q.filters);
+        let page = |positions: &[usize]| -> Vec<usize> {
+            positions
+                .iter()
+                .skip(q.offset)
+                .take(page_cap.max(1))
+                .copied()
+                .collect()
+        };
+        let rows = match cached {
+            Some(m) => page(&m.positions),
+            None => {
+                let positions: Vec<usize> = (0..table.rows.len())
+                    .filter(|&i| {
+                        q.filters
+                            .iter()
+                            .all(|f| self.matches(table, &table.rows[i], f))
+                    })
+                    .collect();
+                let rows = page(&positions);
+                self.table_mut(&q.entity)?.matched = Some(Matched {
+                    filters: q.filters.clone(),
+                    positions,
+                });
+                rows
+            }
+        };
+        let table = self.table(&q.entity)?;
+        Ok(rows
+            .into_iter()
+            .map(|i| Json::Object(self.render(table, &table.rows[i], &q.return_fields)))
             .collect())
     }
 
@@ -811,7 +849,7 @@ mod tests {
         Db::new(chrono_tz::Europe::Paris, true)
     }
 
-    fn select(db: &Db, body: Json, cap: usize) -> Result<Vec<Json>, ApiError> {
+    fn select(db: &mut Db, body: Json, cap: usize) -> Result<Vec<Json>, ApiError> {
         db.select(&SelectQuery::parse(&body).unwrap(), cap)
     }
 
@@ -844,7 +882,7 @@ mod tests {
                    "filterFields": [{"filterKey": "k", "fieldName": field, "operator": op, "filterValues": [v]}]})
         };
         let rows = select(
-            &db,
+            &mut db,
             body("GreaterThan", "srvDate", "2024-07-01 12:00:00"),
             10,
         )
@@ -852,20 +890,25 @@ mod tests {
         assert_eq!(ids(&rows, "customer_ID"), ["B"]);
         // The same instant written in UTC matches both: srvDate is not UTC.
         let rows = select(
-            &db,
+            &mut db,
             body("GreaterThan", "srvDate", "2024-07-01 10:00:00"),
             10,
         )
         .unwrap();
         assert_eq!(ids(&rows, "customer_ID"), ["A", "B"]);
         let rows = select(
-            &db,
+            &mut db,
             body("GreaterThan", "srvDateUTC", "2024-07-01 10:00:00"),
             10,
         )
         .unwrap();
         assert_eq!(ids(&rows, "customer_ID"), ["B"]);
-        let rows = select(&db, body("LessThan", "srvDate", "2024-07-01 12:00:00"), 10).unwrap();
+        let rows = select(
+            &mut db,
+            body("LessThan", "srvDate", "2024-07-01 12:00:00"),
+            10,
+        )
+        .unwrap();
         assert_eq!(ids(&rows, "customer_ID"), ["A"]);
     }
 
@@ -876,7 +919,7 @@ mod tests {
         db.user_insert("customer", "first", &[], utc("2024-10-27 00:30:00"));
         db.user_insert("customer", "second", &[], utc("2024-10-27 01:20:00"));
         let rows = select(
-            &db,
+            &mut db,
             json!({"entityName": "customer", "filterFields": [{"fieldName": "srvDate", "operator": "GreaterThan", "filterValues": ["2024-10-27 02:25:00"]}]}),
             10,
         )
@@ -895,8 +938,8 @@ mod tests {
                 utc("2024-01-01 00:00:00"),
             );
         }
-        let page = |offset: usize| {
-            select(&db, json!({"entityName": "customer", "offset": offset, "returnFields": [{"fieldName": "name"}]}), 3)
+        let mut page = |offset: usize| {
+            select(&mut db, json!({"entityName": "customer", "offset": offset, "returnFields": [{"fieldName": "name"}]}), 3)
                 .unwrap()
         };
         assert_eq!(ids(&page(0), "customer_ID"), ["C0", "C1", "C2"]);
@@ -906,6 +949,50 @@ mod tests {
         let mut keys: Vec<&str> = row.keys().map(String::as_str).collect();
         keys.sort();
         assert_eq!(keys, ["customer_ID", "name", "srvDate", "srvDateUTC"]);
+    }
+
+    #[test]
+    fn a_change_between_two_pages_is_seen_by_the_next_one() {
+        let mut db = db();
+        let old = utc("2024-01-01 00:00:00");
+        for i in 0..6 {
+            db.user_insert("customer", &format!("C{i}"), &[], old);
+        }
+        db.user_edit(
+            "customer",
+            "C1",
+            &[("name", json!("x"))],
+            utc("2024-06-01 00:00:00"),
+        );
+        db.user_edit(
+            "customer",
+            "C4",
+            &[("name", json!("x"))],
+            utc("2024-06-01 00:00:00"),
+        );
+        let body = |offset: usize| {
+            json!({"entityName": "customer", "offset": offset, "filterFields": [
+                {"fieldName": "srvDateUTC", "operator": "GreaterThan", "filterValues": ["2024-05-01 00:00:00"]}]})
+        };
+        assert_eq!(
+            ids(&select(&mut db, body(0), 1).unwrap(), "customer_ID"),
+            ["C1"]
+        );
+        // C2 changes: it now matches, and the row at offset 1 is C2, not C4.
+        db.user_edit(
+            "customer",
+            "C2",
+            &[("name", json!("y"))],
+            utc("2024-06-02 00:00:00"),
+        );
+        assert_eq!(
+            ids(&select(&mut db, body(1), 1).unwrap(), "customer_ID"),
+            ["C2"]
+        );
+        assert_eq!(
+            ids(&select(&mut db, body(2), 5).unwrap(), "customer_ID"),
+            ["C4"]
+        );
     }
 
     #[test]
@@ -932,14 +1019,14 @@ mod tests {
         );
         let f = |v: &str| json!({"fieldName": "email", "operator": "equal", "filterValues": [v]});
         let rows = select(
-            &db,
+            &mut db,
             json!({"entityName": "customercontact", "filterFields": [f("ANN@example.fr")]}),
             10,
         )
         .unwrap();
         assert_eq!(ids(&rows, "customercontact_ID"), ["X1", "X2"]);
         let rows = select(
-            &db,
+            &mut db,
             json!({"entityName": "customercontact", "filterFields": [f("ann@example.fr"),
                 {"fieldName": "lastName", "operator": "equal", "filterValues": ["b"]}]}),
             10,

@@ -199,11 +199,35 @@ impl WeavySim {
         self.db().table_opt(entity).map_or(0, |t| t.api_updates)
     }
 
+    /// The keys of a table's records, in insertion order.
+    pub fn ids(&self, entity: &str) -> Vec<String> {
+        self.db()
+            .table_opt(entity)
+            .map(|t| t.rows.iter().map(|r| r.id.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every table with its records, rights and counters, to put back later with
+    /// [`WeavySim::restore`] (the scale bench replays a cycle's requests against the state the
+    /// cycle met). Tokens, knobs and request counters are not part of it.
+    pub fn snapshot(&self) -> WeavySnapshot {
+        WeavySnapshot(self.db().clone())
+    }
+
+    /// Puts back what [`WeavySim::snapshot`] took.
+    pub fn restore(&self, snapshot: &WeavySnapshot) {
+        *self.db() = snapshot.0.clone();
+    }
+
     /// Stops serving; requests in flight finish.
     pub async fn stop(self) {
         self.server.stop().await;
     }
 }
+
+/// The data of a simulated weavy project at one moment (see [`WeavySim::snapshot`]).
+#[derive(Debug, Clone)]
+pub struct WeavySnapshot(Db);
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     let message = message.into();
