@@ -24,11 +24,69 @@ use crate::model::{
 use crate::store::Ack;
 use chrono::Utc;
 use futures::StreamExt;
+use std::collections::{BTreeMap, VecDeque};
+use tokio::sync::mpsc;
 
 /// Patches sent per call (Mautic's batch maximum).
 const BATCH: usize = 200;
 
-/// Applies every pending patch of `phase`.
+/// Batches of one side on the wire at once at most (each is one Mautic call, or up to `BATCH`
+/// weavy calls under the side's concurrency bound): while one batch's answer is stored, the
+/// next ones are being sent.
+const IN_FLIGHT: usize = 3;
+
+/// Chunks of patches the merge may commit ahead of a side's applier before it waits for it.
+const FEED_AHEAD: usize = 4;
+
+/// The merge's patches handed to the applier as each chunk is committed, one bounded channel
+/// per side: a merge running ahead of a slow side waits for it, so memory stays bounded.
+pub struct Feed {
+    weavy: mpsc::Sender<Vec<Patch>>,
+    mautic: mpsc::Sender<Vec<Patch>>,
+}
+
+/// The applier's end of a [`Feed`].
+pub struct FeedReceiver {
+    weavy: mpsc::Receiver<Vec<Patch>>,
+    mautic: mpsc::Receiver<Vec<Patch>>,
+}
+
+impl Feed {
+    pub fn new() -> (Feed, FeedReceiver) {
+        let (wt, wr) = mpsc::channel(FEED_AHEAD);
+        let (mt, mr) = mpsc::channel(FEED_AHEAD);
+        (
+            Feed {
+                weavy: wt,
+                mautic: mt,
+            },
+            FeedReceiver {
+                weavy: wr,
+                mautic: mr,
+            },
+        )
+    }
+
+    /// Hands over committed patches; blocks while the side's applier is `FEED_AHEAD` chunks
+    /// behind. Called from the merge's own thread, never from async code.
+    pub fn send(&self, patches: Vec<Patch>) {
+        let (weavy, mautic): (Vec<Patch>, Vec<Patch>) = patches
+            .into_iter()
+            .partition(|p| p.record.side() == Side::Weavy);
+        for (tx, batch) in [(&self.weavy, weavy), (&self.mautic, mautic)] {
+            if !batch.is_empty() {
+                // A side that stopped (unreachable, shutting down) has dropped its end: its
+                // patches wait in the outbox for the next cycle.
+                let _ = tx.blocking_send(batch);
+            }
+        }
+    }
+}
+
+/// Applies the pending patches of `phase`. With a `feed`, the patches the merge running
+/// alongside commits are sent as they come, then, once the merge is done, the patches left
+/// from earlier cycles; without one, every pending patch.
+#[allow(clippy::too_many_arguments)]
 pub async fn apply(
     engine: &Engine,
     cycle: u64,
@@ -36,6 +94,7 @@ pub async fn apply(
     report: &mut CycleReport,
     progress: &dyn Progress,
     shutdown: &Shutdown,
+    feed: Option<FeedReceiver>,
 ) -> Result<(), SyncError> {
     let kinds = |side: Side| -> Vec<RecordKind> {
         RecordKind::of_side(side)
@@ -52,30 +111,43 @@ pub async fn apply(
             "people"
         }
     );
-    progress.start(&step, Some(engine.store.outbox_len() as u64));
+    progress.start(
+        &step,
+        feed.is_none().then(|| engine.store.outbox_len() as u64),
+    );
     let mut wr = CycleReport::default();
     let mut mr = CycleReport::default();
     let (weavy_kinds, mautic_kinds) = (kinds(Side::Weavy), kinds(Side::Mautic));
+    let (weavy_feed, mautic_feed) = match feed {
+        Some(f) => (Some(f.weavy), Some(f.mautic)),
+        None => (None, None),
+    };
     let (w, m) = tokio::join!(
         apply_side(
             engine,
             &engine.weavy,
-            &weavy_kinds,
-            cycle,
+            Applier {
+                kinds: &weavy_kinds,
+                cycle,
+                progress,
+                step: &step,
+                shutdown,
+            },
+            weavy_feed,
             &mut wr,
-            progress,
-            &step,
-            shutdown,
         ),
         apply_side(
             engine,
             &engine.mautic,
-            &mautic_kinds,
-            cycle,
+            Applier {
+                kinds: &mautic_kinds,
+                cycle,
+                progress,
+                step: &step,
+                shutdown,
+            },
+            mautic_feed,
             &mut mr,
-            progress,
-            &step,
-            shutdown,
         ),
     );
     report.absorb_apply(wr);
@@ -86,54 +158,219 @@ pub async fn apply(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn apply_side<C: Connector>(
+/// What one side's applier works from.
+struct Applier<'a> {
+    /// The side's tables of the phase.
+    kinds: &'a [RecordKind],
+    cycle: u64,
+    progress: &'a dyn Progress,
+    step: &'a str,
+    shutdown: &'a Shutdown,
+}
+
+/// The batches of one side on the wire, oldest first.
+struct Pipeline<'e, C> {
+    engine: &'e Engine,
+    conn: &'e C,
+    flights: VecDeque<Flight>,
+    /// The side is unreachable or refuses us: nothing more is sent this cycle.
+    stopped: bool,
+}
+
+impl<C: Connector + Clone + 'static> Pipeline<'_, C> {
+    fn has_room(&self) -> bool {
+        self.flights.len() < IN_FLIGHT && !self.stopped
+    }
+
+    async fn launch(
+        &mut self,
+        kind: RecordKind,
+        op: PatchOp,
+        batch: Vec<Patch>,
+        report: &mut CycleReport,
+    ) -> Result<(), SyncError> {
+        if let Some(f) = launch(self.engine, self.conn, kind, op, batch, report).await? {
+            self.flights.push_back(f);
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest batch on the wire and stores its answer. A batch already sent is
+    /// always landed, even once the side stopped answering: what it acknowledged must not be
+    /// sent again.
+    async fn land_oldest(&mut self, cycle: u64, report: &mut CycleReport) -> Result<(), SyncError> {
+        let Some(flight) = self.flights.front_mut() else {
+            return Ok(());
+        };
+        let answer = match flight.early.take() {
+            Some(a) => a,
+            None => (&mut flight.answer).await,
+        };
+        let flight = self.flights.pop_front().expect("a flight was there");
+        let answer = settle(answer);
+        if !land(self.engine, flight, answer, cycle, report).await? {
+            self.stopped = true;
+        }
+        Ok(())
+    }
+}
+
+async fn apply_side<C: Connector + Clone + 'static>(
     engine: &Engine,
     conn: &C,
-    kinds: &[RecordKind],
-    cycle: u64,
+    a: Applier<'_>,
+    feed: Option<mpsc::Receiver<Vec<Patch>>>,
     report: &mut CycleReport,
-    progress: &dyn Progress,
-    step: &str,
-    shutdown: &Shutdown,
 ) -> Result<(), SyncError> {
-    for &kind in kinds {
+    let mut pipe = Pipeline {
+        engine,
+        conn,
+        flights: VecDeque::new(),
+        stopped: false,
+    };
+    let streamed = feed.is_some();
+    if let Some(feed) = feed {
+        stream(&mut pipe, &a, feed, report).await?;
+    }
+    // What is left in the outbox: everything without a feed; with one, the patches of
+    // earlier cycles the merge did not replace (this cycle's came through the feed, and those
+    // still there failed: they wait for the next cycle).
+    for &kind in a.kinds {
         let mut after: Option<EntityId> = None;
         loop {
             // Between two batches: each batch is acknowledged (or left pending) on its own.
-            if shutdown.is_requested() {
-                return Ok(());
+            if a.shutdown.is_requested() || pipe.stopped {
+                break;
+            }
+            if !pipe.has_room() {
+                pipe.land_oldest(a.cycle, report).await?;
+                continue;
             }
             let patches = engine.store.pending_patches_of(kind, after, BATCH)?;
-            let Some(last) = patches.last() else { break };
-            after = Some(last.entity);
-            let n = patches.len() as u64;
-            let inserts: Vec<Patch> = patches
-                .iter()
-                .filter(|p| p.op == PatchOp::Insert)
-                .cloned()
-                .collect();
-            let updates: Vec<Patch> = patches
-                .into_iter()
-                .filter(|p| p.op == PatchOp::Update)
-                .collect();
-            let mut stop = false;
-            for (op, batch) in [(PatchOp::Insert, inserts), (PatchOp::Update, updates)] {
-                if batch.is_empty() || stop {
-                    continue;
-                }
-                if !send(engine, conn, kind, op, batch, cycle, report).await? {
-                    stop = true;
-                }
-            }
-            progress.advance(step, n);
-            if stop {
-                // The side is unreachable or refuses us: leave the rest for the next cycle.
+            let Some(last) = patches.last() else {
                 break;
+            };
+            after = Some(last.entity);
+            let patches: Vec<Patch> = patches
+                .into_iter()
+                .filter(|p| !streamed || p.cycle != a.cycle)
+                .collect();
+            a.progress.advance(a.step, patches.len() as u64);
+            let (inserts, updates): (Vec<Patch>, Vec<Patch>) =
+                patches.into_iter().partition(|p| p.op == PatchOp::Insert);
+            for (op, batch) in [(PatchOp::Insert, inserts), (PatchOp::Update, updates)] {
+                if !batch.is_empty() {
+                    pipe.launch(kind, op, batch, report).await?;
+                }
             }
         }
     }
+    while !pipe.flights.is_empty() {
+        pipe.land_oldest(a.cycle, report).await?;
+    }
     Ok(())
+}
+
+/// Sends the merge's patches as they come, in batches of `BATCH` per table and operation
+/// (the last ones smaller, once the merge is done), until the merge is done.
+async fn stream<C: Connector + Clone + 'static>(
+    pipe: &mut Pipeline<'_, C>,
+    a: &Applier<'_>,
+    mut feed: mpsc::Receiver<Vec<Patch>>,
+    report: &mut CycleReport,
+) -> Result<(), SyncError> {
+    let mut queues: BTreeMap<(RecordKind, bool), Vec<Patch>> = BTreeMap::new();
+    let mut open = true;
+    loop {
+        if a.shutdown.is_requested() || pipe.stopped {
+            // Dropping the feed tells the merge: what it commits from now on waits in the
+            // outbox for the next cycle.
+            return Ok(());
+        }
+        while pipe.has_room() {
+            let Some(key) = queues
+                .iter()
+                .find(|(_, q)| q.len() >= BATCH || !open)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            let queue = queues.get_mut(&key).expect("found above");
+            let batch: Vec<Patch> = queue.drain(..queue.len().min(BATCH)).collect();
+            if queue.is_empty() {
+                queues.remove(&key);
+            }
+            a.progress.advance(a.step, batch.len() as u64);
+            let op = if key.1 {
+                PatchOp::Insert
+            } else {
+                PatchOp::Update
+            };
+            pipe.launch(key.0, op, batch, report).await?;
+        }
+        if !open && queues.is_empty() {
+            return Ok(());
+        }
+        let in_flight = !pipe.flights.is_empty();
+        if !open {
+            // Nothing more to come and no room: make some.
+            pipe.land_oldest(a.cycle, report).await?;
+            continue;
+        }
+        // A full batch waiting means the wire is full: take no more from the merge until a
+        // batch lands (the merge then waits in its turn; memory stays bounded).
+        let take_more = queues.values().all(|q| q.len() < BATCH);
+        tokio::select! {
+            chunk = feed.recv(), if take_more => match chunk {
+                Some(patches) => {
+                    for p in patches {
+                        let insert = p.op == PatchOp::Insert;
+                        queues.entry((p.record.kind, insert)).or_default().push(p);
+                    }
+                }
+                None => open = false,
+            },
+            () = oldest_answered(&mut pipe.flights), if in_flight => {
+                pipe.land_oldest(a.cycle, report).await?;
+            }
+        }
+    }
+}
+
+/// Ready once the oldest batch on the wire has its answer. Cancellation-safe: the answer is
+/// kept in the flight until it is landed.
+async fn oldest_answered(flights: &mut VecDeque<Flight>) {
+    if let Some(f) = flights.front_mut()
+        && f.early.is_none()
+    {
+        f.early = Some((&mut f.answer).await);
+    }
+}
+
+/// A batch on the wire: what was sent, and the task sending it.
+struct Flight {
+    kind: RecordKind,
+    op: PatchOp,
+    prepared: Vec<Prepared>,
+    answer: tokio::task::JoinHandle<Answer>,
+    /// The answer, when it was taken from the task before the flight was landed.
+    early: Option<Result<Answer, tokio::task::JoinError>>,
+}
+
+/// What a side answered to a batch, and to the company links of the contacts it acknowledged.
+struct Answer {
+    outcomes: Result<Vec<WriteOutcome>, crate::connector::ConnectorError>,
+    /// By position in the batch: the company links that failed, and why.
+    link_failures: Vec<(usize, String)>,
+}
+
+/// A sending task's answer; a panic in it is a panic here.
+fn settle(joined: Result<Answer, tokio::task::JoinError>) -> Answer {
+    match joined {
+        Ok(a) => a,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("a batch's sending task was cancelled: {e}"),
+    }
 }
 
 /// A patch ready to send: its record write, and the writes that could not be expressed on
@@ -242,16 +479,16 @@ fn company_record(engine: &Engine, value: &Value, side: Side) -> Result<Option<S
         .map(|r| r.id))
 }
 
-/// Sends one batch; returns false when the side could not be reached at all (stop this side).
-async fn send<C: Connector>(
+/// Prepares a batch and puts it on the wire (a task of its own, so that storing the previous
+/// batch's answer and sending this one overlap). `None`: nothing left to send.
+async fn launch<C: Connector + Clone + 'static>(
     engine: &Engine,
     conn: &C,
     kind: RecordKind,
     op: PatchOp,
     batch: Vec<Patch>,
-    cycle: u64,
     report: &mut CycleReport,
-) -> Result<bool, SyncError> {
+) -> Result<Option<Flight>, SyncError> {
     let mut prepared = Vec::with_capacity(batch.len());
     for p in batch {
         let mut p = prepare(engine, kind, p)?;
@@ -266,14 +503,93 @@ async fn send<C: Connector>(
         prepared.push(p);
     }
     if prepared.is_empty() {
-        return Ok(true);
+        return Ok(None);
     }
     let items: Vec<RecordWrite> = prepared.iter().map(|p| p.write.clone()).collect();
-    let result = match op {
-        PatchOp::Insert => conn.insert(kind, items).await,
-        PatchOp::Update => conn.update(kind, items).await,
-    };
-    let outcomes = match result {
+    let links: Vec<Option<String>> = prepared.iter().map(|p| p.link_company.clone()).collect();
+    let conn = conn.clone();
+    let mautic = engine.mautic.clone();
+    let concurrency = engine.config.mautic.http.concurrency.max(1);
+    let insert = op == PatchOp::Insert;
+    let answer = tokio::spawn(async move {
+        let outcomes = if insert {
+            conn.insert(kind, items).await
+        } else {
+            conn.update(kind, items).await
+        };
+        let link_failures = match &outcomes {
+            Ok(o) => link_companies(&mautic, &links, o, concurrency).await,
+            Err(_) => Vec::new(),
+        };
+        Answer {
+            outcomes,
+            link_failures,
+        }
+    });
+    Ok(Some(Flight {
+        kind,
+        op,
+        prepared,
+        answer,
+        early: None,
+    }))
+}
+
+/// Links the Mautic contacts a batch acknowledged to their companies (a few calls at once);
+/// returns the links that failed, by position in the batch.
+async fn link_companies(
+    mautic: &crate::connector::mautic::MauticClient,
+    links: &[Option<String>],
+    outcomes: &[WriteOutcome],
+    concurrency: usize,
+) -> Vec<(usize, String)> {
+    let todo: Vec<(usize, String, String)> = links
+        .iter()
+        .zip(outcomes)
+        .enumerate()
+        .filter_map(|(i, (company, outcome))| match (company, outcome) {
+            (Some(c), WriteOutcome::Done { id, .. }) => Some((i, c.clone(), id.clone())),
+            _ => None,
+        })
+        .collect();
+    let results: Vec<(usize, String, String, Result<(), _>)> = futures::stream::iter(todo)
+        .map(|(i, company, id)| async move {
+            let result = mautic.link_company(&company, &id).await;
+            (i, company, id, result)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    results
+        .into_iter()
+        .filter_map(|(i, company, id, result)| {
+            result.err().map(|e| {
+                (
+                    i,
+                    format!("link Mautic contact {id} to company {company}: {e} (will retry)"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Stores what the side answered to a batch; returns false when the side could not be
+/// reached at all (stop this side).
+async fn land(
+    engine: &Engine,
+    flight: Flight,
+    answer: Answer,
+    cycle: u64,
+    report: &mut CycleReport,
+) -> Result<bool, SyncError> {
+    let Flight {
+        kind, op, prepared, ..
+    } = flight;
+    let Answer {
+        outcomes,
+        link_failures,
+    } = answer;
+    let outcomes = match outcomes {
         Ok(o) => o,
         Err(e) => {
             report.error(format!("{} {kind}: {e}", op_name(&op)));
@@ -283,10 +599,15 @@ async fn send<C: Connector>(
             ) && e.is_transient());
         }
     };
+    let mut link_failed = vec![false; prepared.len()];
+    for (i, message) in link_failures {
+        report.error(message);
+        link_failed[i] = true;
+    }
     let mut acknowledged = Vec::new();
-    for (p, outcome) in prepared.into_iter().zip(outcomes) {
+    for ((p, outcome), link_failed) in prepared.into_iter().zip(outcomes).zip(link_failed) {
         match outcome {
-            WriteOutcome::Done { id, record } => acknowledged.push((p, id, record)),
+            WriteOutcome::Done { id, record } => acknowledged.push((p, id, record, link_failed)),
             WriteOutcome::Failed(e) => {
                 report.error(format!("{e} (will retry)"));
             }
@@ -295,7 +616,7 @@ async fn send<C: Connector>(
             }
         }
     }
-    done(engine, kind, &op, acknowledged, cycle, report).await?;
+    done(engine, kind, &op, acknowledged, cycle, report)?;
     Ok(true)
 }
 
@@ -328,18 +649,22 @@ fn event(patch: &Patch, rule: ConflictRule, field: &str, note: String) -> Confli
     }
 }
 
-/// The writes of a batch the side acknowledged: what the side kept is checked (a value
-/// Mautic did not take is no agreement), Mautic contacts are linked to their company (a few
-/// calls at once), then every patch leaves the outbox with its bases set and the refused
-/// values logged, in one transaction; last, the records the side returned are stored as
-/// sightings. A crash before the transaction leaves the whole batch in the outbox: it is
-/// sent again next time, and every write is idempotent (an insert finds its earlier
-/// attempt by key or e-mail).
-async fn done(
+/// The writes of a batch the side acknowledged (its Mautic contacts already linked to their
+/// companies, see [`launch`]): what the side kept is checked (a value Mautic did not take is no
+/// agreement), then every patch leaves the outbox with its bases set and the refused values
+/// logged, in one transaction; last, the records the side returned are stored as sightings.
+/// A crash before the transaction leaves the whole batch in the outbox: it is sent again next
+/// time, and every write is idempotent (an insert finds its earlier attempt by key or e-mail).
+fn done(
     engine: &Engine,
     kind: RecordKind,
     op: &PatchOp,
-    acknowledged: Vec<(Prepared, String, Option<crate::connector::RemoteRecord>)>,
+    acknowledged: Vec<(
+        Prepared,
+        String,
+        Option<crate::connector::RemoteRecord>,
+        bool,
+    )>,
     cycle: u64,
     report: &mut CycleReport,
 ) -> Result<(), SyncError> {
@@ -348,31 +673,13 @@ async fn done(
     }
     let mut conflicts = Vec::new();
     let mut items = Vec::with_capacity(acknowledged.len());
-    for (p, id, record) in acknowledged {
-        let bases = kept_by_side(engine, kind, &p, record.as_ref(), report, &mut conflicts);
-        items.push((p, id, record, bases));
-    }
-    let links: Vec<(usize, String, String)> = items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (p, id, _, _))| p.link_company.clone().map(|c| (i, c, id.clone())))
-        .collect();
-    let concurrency = engine.config.mautic.http.concurrency.max(1);
-    let linked: Vec<_> = futures::stream::iter(links)
-        .map(|(i, company, id)| async move {
-            let result = engine.mautic.link_company(&company, &id).await;
-            (i, company, id, result)
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    for (i, company, id, result) in linked {
-        if let Err(e) = result {
-            report.error(format!(
-                "link Mautic contact {id} to company {company}: {e} (will retry)"
-            ));
-            items[i].3.retain(|(f, _)| f != RELATION);
+    for (p, id, record, link_failed) in acknowledged {
+        let mut bases = kept_by_side(engine, kind, &p, record.as_ref(), report, &mut conflicts);
+        if link_failed {
+            // Not linked: the relation is no agreement yet.
+            bases.retain(|(f, _)| f != RELATION);
         }
+        items.push((p, id, record, bases));
     }
     let new_records: Vec<Option<RecordRef>> = items
         .iter()

@@ -10,6 +10,7 @@
 //! values are translated from each side's company reference into the company's entity before
 //! deciding, and the Mautic company's IDCRM ([`mapping::IDCRM`]), back-filled from weavy.
 
+use super::apply::Feed;
 use super::mapping::{IDCRM, RELATION};
 use super::report::{CycleReport, PlannedWrite};
 use super::{Engine, Progress, Shutdown, SyncError};
@@ -28,7 +29,9 @@ use std::rc::Rc;
 /// Dirty records merged per transaction.
 const CHUNK: usize = 256;
 
-/// Merges every dirty record of `phase`.
+/// Merges every dirty record of `phase`. With a `feed`, the patches of each committed chunk
+/// are also handed to the applier running alongside (see [`apply::Feed`]).
+#[allow(clippy::too_many_arguments)]
 pub fn merge(
     engine: &Engine,
     cycle: u64,
@@ -37,6 +40,7 @@ pub fn merge(
     report: &mut CycleReport,
     progress: &dyn Progress,
     shutdown: &Shutdown,
+    feed: Option<&Feed>,
 ) -> Result<(), SyncError> {
     let kinds: Vec<RecordKind> = engine
         .config
@@ -53,7 +57,7 @@ pub fn merge(
         }
     );
     progress.start(&step, Some(engine.store.dirty_count() as u64));
-    let mut m = Merger::new(engine, cycle, phase, dry_run);
+    let mut m = Merger::new(engine, cycle, phase, dry_run, feed);
     for kind in kinds {
         let mut after: Option<RecordRef> = None;
         loop {
@@ -100,18 +104,31 @@ struct Merger<'a> {
     links: HashMap<RecordRef, Option<EntityId>>,
     /// Records merged in this chunk (their dirty marks go at the next commit).
     handled: HashSet<RecordRef>,
+    /// The applier running alongside, fed each chunk's patches once committed.
+    feed: Option<&'a Feed>,
+    /// Entities given patches in chunks already committed (and fed): the applier may be
+    /// writing them and moving their bases right now. Only with a feed.
+    patched: HashSet<EntityId>,
     /// Record states read during the current chunk (a record is read for its own merge, for
     /// its group's and for its entity's: decoded once). Merging writes no record state.
     states: HashMap<RecordRef, Option<Rc<RecordState>>>,
 }
 
 impl<'a> Merger<'a> {
-    fn new(engine: &'a Engine, cycle: u64, phase: EntityKind, dry_run: bool) -> Self {
+    fn new(
+        engine: &'a Engine,
+        cycle: u64,
+        phase: EntityKind,
+        dry_run: bool,
+        feed: Option<&'a Feed>,
+    ) -> Self {
         Merger {
             engine,
             cycle,
             phase,
             dry_run,
+            feed,
+            patched: HashSet::new(),
             now: Utc::now(),
             commit: MergeCommit::default(),
             entities: HashMap::new(),
@@ -134,6 +151,10 @@ impl<'a> Merger<'a> {
     fn commit(&mut self) -> Result<(), SyncError> {
         let commit = std::mem::take(&mut self.commit);
         self.engine.store.commit(&commit)?;
+        if let Some(feed) = self.feed {
+            self.patched.extend(commit.patches.iter().map(|p| p.entity));
+            feed.send(commit.patches);
+        }
         self.entities.clear();
         self.links.clear();
         self.states.clear();
@@ -229,10 +250,10 @@ impl<'a> Merger<'a> {
             self.clean(r);
             return Ok(());
         };
-        report.merged += 1;
         let own_entity = self.link_of(r)?;
         let key = self.key_of(&state);
         if key.is_none() && own_entity.is_none() {
+            report.merged += 1;
             match self.phase {
                 EntityKind::Person => report.skipped_no_email += 1,
                 EntityKind::Company => report.skipped_no_key += 1,
@@ -242,12 +263,12 @@ impl<'a> Merger<'a> {
         }
 
         let mut group: BTreeSet<EntityId> = own_entity.into_iter().collect();
+        let mut members = Vec::new();
         if let Some(key) = &key {
             let refs = match self.phase {
                 EntityKind::Person => store.records_by_email(key)?,
                 EntityKind::Company => store.records_by_company_key(key)?,
             };
-            let mut members = Vec::new();
             let refs: Vec<RecordRef> = refs.into_iter().filter(|m| self.syncs(m.kind)).collect();
             for m in refs {
                 let st = self.record(&m)?;
@@ -264,6 +285,16 @@ impl<'a> Merger<'a> {
                     entity,
                 });
             }
+        }
+        // An entity is decided once a cycle when the applier runs alongside: one already
+        // patched may be acknowledged at any moment (its bases move, and the store holds the
+        // side's record as it was before the write until the next pull). The record stays
+        // dirty and is merged next cycle, after that pull.
+        if group.iter().any(|e| self.patched.contains(e)) {
+            return Ok(());
+        }
+        report.merged += 1;
+        if let Some(key) = &key {
             let mut ents = Vec::new();
             for id in &group {
                 if let Some(e) = self.entity(*id)? {

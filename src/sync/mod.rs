@@ -7,7 +7,9 @@
 //! 3. Then, companies first and people second (so that a person's company is linked before
 //!    the person is merged): merge the dirty records ([`merge`]: identity, field decisions,
 //!    patches into the outbox and conflict entries, one transaction per chunk), and apply the
-//!    outbox ([`apply`]: batched, bases set on success, rejections logged).
+//!    outbox ([`apply`]: batched, bases set on success, rejections logged). The two run at
+//!    once: the merge, on a thread of its own, hands each committed chunk to the applier,
+//!    which sends it while the merge goes on ([`Engine::merge_and_apply`]).
 //!
 //! A cycle killed at any point resumes at the next start from the dirty set and the outbox;
 //! every step is idempotent, so the end state is the same.
@@ -68,7 +70,9 @@ impl Progress for NoProgress {}
 /// The field lists of both sides, by table, read once per cycle.
 pub type FieldLists = BTreeMap<RecordKind, Vec<FieldInfo>>;
 
-/// The sync engine: the configuration, the store and a client per side.
+/// The sync engine: the configuration, the store and a client per side. Cheap to clone
+/// (the store and the clients are shared handles): the merge runs on a clone.
+#[derive(Clone)]
 pub struct Engine {
     pub config: Config,
     pub store: Store,
@@ -201,20 +205,94 @@ impl Engine {
             if shutdown.is_requested() {
                 break;
             }
-            merge::merge(
-                self,
-                cycle,
-                phase,
-                options.dry_run,
-                report,
-                progress,
-                shutdown,
-            )?;
-            if !options.dry_run && !shutdown.is_requested() {
-                apply::apply(self, cycle, phase, report, progress, shutdown).await?;
+            if options.dry_run {
+                merge::merge(self, cycle, phase, true, report, progress, shutdown, None)?;
+            } else {
+                self.merge_and_apply(cycle, phase, report, progress, shutdown)
+                    .await?;
             }
         }
         report.interrupted = shutdown.is_requested();
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Steps 3 and 4 of a phase at once: the merge runs on a thread of its own and hands each
+    /// chunk's patches, once committed, to the applier here, which sends them while the merge
+    /// goes on (see [`merge::merge`] for why an entity is then decided once a cycle).
+    async fn merge_and_apply(
+        &self,
+        cycle: u64,
+        phase: EntityKind,
+        report: &mut CycleReport,
+        progress: &dyn Progress,
+        shutdown: &Shutdown,
+    ) -> Result<(), SyncError> {
+        let (feed, fed) = apply::Feed::new();
+        let (events, mut shown) = tokio::sync::mpsc::unbounded_channel();
+        let merging = {
+            let engine = self.clone();
+            let shutdown = shutdown.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut merged = CycleReport::default();
+                let progress = ForwardProgress(events);
+                let result = merge::merge(
+                    &engine,
+                    cycle,
+                    phase,
+                    false,
+                    &mut merged,
+                    &progress,
+                    &shutdown,
+                    Some(&feed),
+                );
+                (result, merged)
+            })
+        };
+        // The merge's progress is shown from here (the bars live on this side).
+        let show = async {
+            while let Some(event) = shown.recv().await {
+                match event {
+                    ProgressEvent::Start(step, total) => progress.start(&step, total),
+                    ProgressEvent::Advance(step, n) => progress.advance(&step, n),
+                    ProgressEvent::Finish(step) => progress.finish(&step),
+                }
+            }
+        };
+        let (applied, ()) = tokio::join!(
+            apply::apply(self, cycle, phase, report, progress, shutdown, Some(fed)),
+            show
+        );
+        let (merged, merge_report) = match merging.await {
+            Ok(m) => m,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("the merge's thread was cancelled: {e}"),
+        };
+        report.absorb_merge(merge_report);
+        merged?;
+        applied
+    }
+}
+
+/// A progress event of the merge's thread.
+enum ProgressEvent {
+    Start(String, Option<u64>),
+    Advance(String, u64),
+    Finish(String),
+}
+
+/// Sends the merge's progress to the task that shows it.
+struct ForwardProgress(tokio::sync::mpsc::UnboundedSender<ProgressEvent>);
+
+impl Progress for ForwardProgress {
+    fn start(&self, step: &str, total: Option<u64>) {
+        let _ = self.0.send(ProgressEvent::Start(step.to_owned(), total));
+    }
+    fn advance(&self, step: &str, n: u64) {
+        let _ = self.0.send(ProgressEvent::Advance(step.to_owned(), n));
+    }
+    fn finish(&self, step: &str) {
+        let _ = self.0.send(ProgressEvent::Finish(step.to_owned()));
     }
 }

@@ -182,6 +182,26 @@ impl CycleReport {
         }
     }
 
+    /// Adds a merge's counts (a merge run on a thread of its own).
+    pub fn absorb_merge(&mut self, other: CycleReport) {
+        self.merged += other.merged;
+        self.linked += other.linked;
+        self.changed_fields += other.changed_fields;
+        self.conflicts += other.conflicts;
+        self.duplicates += other.duplicates;
+        self.relinked += other.relinked;
+        self.collisions += other.collisions;
+        self.skipped_no_email += other.skipped_no_email;
+        self.skipped_no_key += other.skipped_no_key;
+        self.invalid_values += other.invalid_values;
+        self.planned.extend(other.planned);
+        for e in other.errors {
+            if self.errors.len() < MAX_ERRORS {
+                self.errors.push(e);
+            }
+        }
+    }
+
     /// Closes the report: duration and the requests this cycle sent.
     pub fn finish(
         &mut self,
