@@ -95,7 +95,7 @@ impl RemoteRecord {
 
 /// One record to write: for an update the id of the record, for an insert the id to create it
 /// with (weavy) or none (Mautic picks it).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RecordWrite {
     pub id: Option<String>,
     /// Values by the side's field code. A `Value::Blank` here means "clear this field".

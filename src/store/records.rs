@@ -59,8 +59,11 @@ fn record_state(r: StoredRecord) -> RecordState {
         gone: r.gone,
         fields: r
             .fields
-            .iter()
-            .map(|f| (f.name.clone(), f.observation()))
+            .into_iter()
+            .map(|f| {
+                let at = codec::from_micros(f.at);
+                (f.name, Observation::new(f.value.into(), at))
+            })
             .collect(),
     }
 }

@@ -505,7 +505,11 @@ async fn launch<C: Connector + Clone + 'static>(
     if prepared.is_empty() {
         return Ok(None);
     }
-    let items: Vec<RecordWrite> = prepared.iter().map(|p| p.write.clone()).collect();
+    // What is sent goes to the sending task; what stays is what the answer is matched with.
+    let items: Vec<RecordWrite> = prepared
+        .iter_mut()
+        .map(|p| std::mem::take(&mut p.write))
+        .collect();
     let links: Vec<Option<String>> = prepared.iter().map(|p| p.link_company.clone()).collect();
     let conn = conn.clone();
     let mautic = engine.mautic.clone();
@@ -673,8 +677,15 @@ fn done(
     }
     let mut conflicts = Vec::new();
     let mut items = Vec::with_capacity(acknowledged.len());
-    for (p, id, record, link_failed) in acknowledged {
-        let mut bases = kept_by_side(engine, kind, &p, record.as_ref(), report, &mut conflicts);
+    for (mut p, id, record, link_failed) in acknowledged {
+        let mut bases = kept_by_side(
+            engine,
+            kind,
+            &mut p,
+            record.as_ref(),
+            report,
+            &mut conflicts,
+        );
         if link_failed {
             // Not linked: the relation is no agreement yet.
             bases.retain(|(f, _)| f != RELATION);
@@ -697,11 +708,12 @@ fn done(
     engine.store.patches_done(&acks, &conflicts)?;
     report.conflicts += conflicts.len() as u64;
     let mut sightings = Vec::new();
+    let counts = match op {
+        PatchOp::Insert => &mut report.inserts,
+        PatchOp::Update => &mut report.updates,
+    };
+    *counts.entry(kind.api_name().to_owned()).or_default() += items.len() as u64;
     for (_, _, record, _) in &items {
-        match op {
-            PatchOp::Insert => report.inserted(kind.api_name()),
-            PatchOp::Update => report.updated(kind.api_name()),
-        }
         // What the side returned is a sighting like any other: the store knows the new record now.
         if let Some(rec) = record
             && let Some(s) = mapping::sighting(&engine.config, rec, report)
@@ -720,12 +732,12 @@ fn done(
 fn kept_by_side(
     engine: &Engine,
     kind: RecordKind,
-    p: &Prepared,
+    p: &mut Prepared,
     record: Option<&crate::connector::RemoteRecord>,
     report: &mut CycleReport,
     conflicts: &mut Vec<ConflictEntry>,
 ) -> Vec<(String, Value)> {
-    let mut bases = p.sent.clone();
+    let mut bases = std::mem::take(&mut p.sent);
     let Some(rec) = record else {
         return bases;
     };
