@@ -150,8 +150,8 @@ pub async fn apply(
             &mut mr,
         ),
     );
-    report.absorb_apply(wr);
-    report.absorb_apply(mr);
+    report.absorb(wr);
+    report.absorb(mr);
     progress.finish(&step);
     w?;
     m?;

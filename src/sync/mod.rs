@@ -269,7 +269,7 @@ impl Engine {
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => panic!("the merge's thread was cancelled: {e}"),
         };
-        report.absorb_merge(merge_report);
+        report.absorb(merge_report);
         merged?;
         applied
     }

@@ -56,8 +56,8 @@ pub async fn pull(
             shutdown,
         ),
     );
-    report.absorb_pull(weavy_report);
-    report.absorb_pull(mautic_report);
+    report.absorb(weavy_report);
+    report.absorb(mautic_report);
     w?;
     m?;
     // Anonymous visitors are never listed (the pager asks Mautic to leave them out): count

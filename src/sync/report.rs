@@ -146,60 +146,72 @@ impl CycleReport {
         self.write_requests.values().sum()
     }
 
-    /// Adds a side's pull counts.
-    pub fn absorb_pull(&mut self, other: CycleReport) {
-        for (k, v) in other.pulled {
-            *self.pulled.entry(k).or_default() += v;
-        }
-        self.observations += other.observations;
-        self.skipped_anonymous += other.skipped_anonymous;
-        self.invalid_values += other.invalid_values;
-        for e in other.errors {
-            if self.errors.len() < MAX_ERRORS {
-                self.errors.push(e);
+    /// Adds the counts of a part of the cycle counted on its own (a side's pull or apply, the
+    /// merge's thread). Every count is added: a new one that is not fails to compile here.
+    pub fn absorb(&mut self, other: CycleReport) {
+        let CycleReport {
+            // The cycle's own, set by `start` and `finish`.
+            cycle: _,
+            started_at: _,
+            finished_at: _,
+            duration_ms: _,
+            dry_run: _,
+            interrupted: _,
+            failed: _,
+            pending: _,
+            requests: _,
+            retries: _,
+            write_requests: _,
+            pulled,
+            observations,
+            skipped_anonymous,
+            skipped_no_email,
+            skipped_no_key,
+            invalid_values,
+            merged,
+            linked,
+            changed_fields,
+            conflicts,
+            duplicates,
+            relinked,
+            collisions,
+            inserts,
+            updates,
+            rejected,
+            gone,
+            errors,
+            planned,
+        } = other;
+        for (map, more) in [
+            (&mut self.pulled, pulled),
+            (&mut self.inserts, inserts),
+            (&mut self.updates, updates),
+        ] {
+            for (k, v) in more {
+                *map.entry(k).or_default() += v;
             }
         }
-    }
-
-    /// Adds a side's apply counts.
-    pub fn absorb_apply(&mut self, other: CycleReport) {
-        for (k, v) in other.inserts {
-            *self.inserts.entry(k).or_default() += v;
+        for (count, more) in [
+            (&mut self.observations, observations),
+            (&mut self.skipped_anonymous, skipped_anonymous),
+            (&mut self.skipped_no_email, skipped_no_email),
+            (&mut self.skipped_no_key, skipped_no_key),
+            (&mut self.invalid_values, invalid_values),
+            (&mut self.merged, merged),
+            (&mut self.linked, linked),
+            (&mut self.changed_fields, changed_fields),
+            (&mut self.conflicts, conflicts),
+            (&mut self.duplicates, duplicates),
+            (&mut self.relinked, relinked),
+            (&mut self.collisions, collisions),
+            (&mut self.rejected, rejected),
+            (&mut self.gone, gone),
+        ] {
+            *count += more;
         }
-        for (k, v) in other.updates {
-            *self.updates.entry(k).or_default() += v;
-        }
-        self.rejected += other.rejected;
-        self.gone += other.gone;
-        self.collisions += other.collisions;
-        self.relinked += other.relinked;
-        self.conflicts += other.conflicts;
-        self.observations += other.observations;
-        for e in other.errors {
-            if self.errors.len() < MAX_ERRORS {
-                self.errors.push(e);
-            }
-        }
-    }
-
-    /// Adds a merge's counts (a merge run on a thread of its own).
-    pub fn absorb_merge(&mut self, other: CycleReport) {
-        self.merged += other.merged;
-        self.linked += other.linked;
-        self.changed_fields += other.changed_fields;
-        self.conflicts += other.conflicts;
-        self.duplicates += other.duplicates;
-        self.relinked += other.relinked;
-        self.collisions += other.collisions;
-        self.skipped_no_email += other.skipped_no_email;
-        self.skipped_no_key += other.skipped_no_key;
-        self.invalid_values += other.invalid_values;
-        self.planned.extend(other.planned);
-        for e in other.errors {
-            if self.errors.len() < MAX_ERRORS {
-                self.errors.push(e);
-            }
-        }
+        let room = MAX_ERRORS.saturating_sub(self.errors.len());
+        self.errors.extend(errors.into_iter().take(room));
+        self.planned.extend(planned);
     }
 
     /// Closes the report: duration and the requests this cycle sent.
@@ -226,5 +238,57 @@ impl CycleReport {
             }
         }
         self.pending = store.outbox_len() as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absorbing_parts_adds_their_counts_and_keeps_the_cycle_own() {
+        let mut cycle = CycleReport::start(7, false);
+        let mut pull = CycleReport::default();
+        *pull.pulled.entry("contact".into()).or_default() += 3;
+        pull.invalid_values = 1;
+        pull.error("contact 4: field x skipped");
+        let mut apply = CycleReport {
+            cycle: 99,
+            rejected: 2,
+            invalid_values: 1,
+            ..Default::default()
+        };
+        apply.inserted("marketinginbound");
+        apply.inserted("marketinginbound");
+        let merge = CycleReport {
+            merged: 5,
+            conflicts: 1,
+            ..Default::default()
+        };
+        for part in [pull, apply, merge] {
+            cycle.absorb(part);
+        }
+        assert_eq!(cycle.cycle, 7);
+        assert_eq!(cycle.pulled["contact"], 3);
+        assert_eq!(cycle.inserts["marketinginbound"], 2);
+        assert_eq!(
+            (cycle.invalid_values, cycle.rejected, cycle.merged),
+            (2, 2, 5)
+        );
+        assert_eq!(cycle.conflicts, 1);
+        assert_eq!(cycle.errors.len(), 1);
+    }
+
+    #[test]
+    fn absorbed_errors_stop_at_the_cap() {
+        let mut cycle = CycleReport::default();
+        for _ in 0..3 {
+            let mut part = CycleReport::default();
+            for i in 0..30 {
+                part.error(format!("error {i}"));
+            }
+            cycle.absorb(part);
+        }
+        assert_eq!(cycle.errors.len(), MAX_ERRORS);
     }
 }
