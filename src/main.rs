@@ -44,7 +44,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         cli.verbose.min(3) as i8
     };
     cmd::logging::init(verbosity, cli.log_format);
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = cmd::runtime()?;
     match cli.command {
         Command::Demo(args) => runtime.block_on(cmd::demo::run(&args))?,
         Command::Init(args) => {

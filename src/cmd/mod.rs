@@ -239,6 +239,34 @@ pub fn private_file(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// The process's async runtime. Every command and the scale bench's children start here, so
+/// that what the bench measures is what users run.
+pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    limit_malloc_arenas();
+    tokio::runtime::Runtime::new()
+}
+
+/// glibc gives each thread that allocates much an arena of its own (up to eight a core) and
+/// gives little of them back: with the merge's thread beside the runtime's and sled's, that
+/// was tens of megabytes of resident memory for nothing (`cargo bench --bench cycle`, scale 1:
+/// 279 MB at the peak with the default, see the README's performance section for the figure
+/// with two). Two arenas cost no measurable time there. `MALLOC_ARENA_MAX` in the
+/// environment, when set, is left to decide.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    // SAFETY: `mallopt` sets one of glibc's allocator tunables; any value is valid for
+    // M_ARENA_MAX, and it is set before the runtime starts its threads.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

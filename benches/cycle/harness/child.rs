@@ -52,7 +52,7 @@ impl Progress for Steps {
 }
 
 fn cycle(config_path: &Path) -> Result<CycleOutcome, String> {
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let runtime = fieldsync::cmd::runtime().map_err(|e| e.to_string())?;
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
     let store = Store::open(
         &config.store.path,
