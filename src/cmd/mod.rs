@@ -247,11 +247,10 @@ pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
 }
 
 /// glibc gives each thread that allocates much an arena of its own (up to eight a core) and
-/// gives little of them back: with the merge's thread beside the runtime's and sled's, that
-/// was tens of megabytes of resident memory for nothing (`cargo bench --bench cycle`, scale 1:
-/// 279 MB at the peak with the default, see the README's performance section for the figure
-/// with two). Two arenas cost no measurable time there. `MALLOC_ARENA_MAX` in the
-/// environment, when set, is left to decide.
+/// gives little of them back: with the merge's thread beside the runtime's and sled's, the
+/// peak resident memory of `cargo bench --bench cycle` was 279 MB at scale 1 and 309 MB at
+/// scale 2 with glibc's default, 252 and 249 MB with two arenas, in the same time.
+/// `MALLOC_ARENA_MAX` in the environment, when set, is left to decide.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
