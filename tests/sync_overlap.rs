@@ -6,6 +6,7 @@
 mod common;
 
 use common::{Harness, assert_no_entrant_shadows_a_contact, assert_people_agree};
+use fieldsync::connector::WeavyRight;
 use fieldsync::sim::dataset::DatasetSpec;
 use fieldsync::store::Store;
 use fieldsync::sync::{CycleOptions, Progress};
@@ -71,4 +72,53 @@ async fn writes_start_while_the_merge_goes_on_and_the_merge_waits_for_them() {
     let again = h.cycle().await;
     assert_eq!(again.total_write_requests(), 0, "{again:#?}");
     assert_eq!(again.changed_fields, 0);
+}
+
+/// A side that refuses every write while the merge is feeding it thousands of patches: the
+/// merge is not left waiting on it (the cycle ends), the other side is written, and once the
+/// right is back the next cycle sends what was kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_side_that_refuses_does_not_hold_the_merge_or_the_other_side() {
+    let spec = DatasetSpec {
+        mautic_only_contacts: 3_000,
+        weavy_contacts: 300,
+        companies: 20,
+        ..DatasetSpec::small(62)
+    };
+    let (h, _plan, _) = Harness::with_plan(spec, "").await;
+    h.pair
+        .weavy
+        .set_right("marketinginbound", WeavyRight::Insert, false);
+    let r = h.try_cycle(CycleOptions::default()).await;
+    assert!(
+        r.errors.iter().any(|e| e.contains("API ajout")),
+        "{:?}",
+        r.errors
+    );
+    assert_eq!(r.inserts.get("marketinginbound"), None, "{r:#?}");
+    // Refused once, not 3,000 times: the batches already on the wire, then no more.
+    let tried = r.requests.get("weavy insert").copied().unwrap_or(0);
+    assert!(
+        (1..=600).contains(&tried),
+        "{tried} Entrant inserts tried without the right"
+    );
+    assert!(
+        r.inserts.get("contact").copied().unwrap_or(0) > 0,
+        "the Mautic side went on: {r:#?}"
+    );
+    // Nothing was lost: the Entrants wait in the outbox.
+    assert!(r.pending >= 3_000, "{r:#?}");
+
+    h.pair
+        .weavy
+        .set_right("marketinginbound", WeavyRight::Insert, true);
+    let r = h.cycle().await;
+    assert!(
+        r.inserts.get("marketinginbound").copied().unwrap_or(0) >= 3_000,
+        "{r:#?}"
+    );
+    assert_people_agree(&h.pair);
+    assert_no_entrant_shadows_a_contact(&h.pair);
+    let again = h.cycle().await;
+    assert_eq!(again.total_write_requests(), 0, "{again:#?}");
 }

@@ -24,7 +24,7 @@ use crate::model::{
 use crate::store::Ack;
 use chrono::Utc;
 use futures::StreamExt;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tokio::sync::mpsc;
 
 /// Patches sent per call (Mautic's batch maximum).
@@ -175,6 +175,9 @@ struct Pipeline<'e, C> {
     flights: VecDeque<Flight>,
     /// The side is unreachable or refuses us: nothing more is sent this cycle.
     stopped: bool,
+    /// Tables and operations the side has no right for: every record would be refused the
+    /// same way, so none more is sent this cycle (the patches wait in the outbox).
+    refused: BTreeSet<(RecordKind, bool)>,
 }
 
 impl<C: Connector + Clone + 'static> Pipeline<'_, C> {
@@ -208,10 +211,19 @@ impl<C: Connector + Clone + 'static> Pipeline<'_, C> {
         };
         let flight = self.flights.pop_front().expect("a flight was there");
         let answer = settle(answer);
-        if !land(self.engine, flight, answer, cycle, report).await? {
-            self.stopped = true;
+        let key = (flight.kind, flight.op == PatchOp::Insert);
+        match land(self.engine, flight, answer, cycle, report).await? {
+            Landed::Going => {}
+            Landed::Refused => {
+                self.refused.insert(key);
+            }
+            Landed::Stopped => self.stopped = true,
         }
         Ok(())
+    }
+
+    fn refuses(&self, kind: RecordKind, op: &PatchOp) -> bool {
+        self.refused.contains(&(kind, *op == PatchOp::Insert))
     }
 }
 
@@ -227,6 +239,7 @@ async fn apply_side<C: Connector + Clone + 'static>(
         conn,
         flights: VecDeque::new(),
         stopped: false,
+        refused: BTreeSet::new(),
     };
     let streamed = feed.is_some();
     if let Some(feed) = feed {
@@ -259,7 +272,7 @@ async fn apply_side<C: Connector + Clone + 'static>(
             let (inserts, updates): (Vec<Patch>, Vec<Patch>) =
                 patches.into_iter().partition(|p| p.op == PatchOp::Insert);
             for (op, batch) in [(PatchOp::Insert, inserts), (PatchOp::Update, updates)] {
-                if !batch.is_empty() {
+                if !batch.is_empty() && !pipe.refuses(kind, &op) {
                     pipe.launch(kind, op, batch, report).await?;
                 }
             }
@@ -287,6 +300,8 @@ async fn stream<C: Connector + Clone + 'static>(
             // outbox for the next cycle.
             return Ok(());
         }
+        // A table the side refuses keeps its patches in the outbox for the next cycle.
+        queues.retain(|(kind, insert), _| !pipe.refused.contains(&(*kind, *insert)));
         while pipe.has_room() {
             let Some(key) = queues
                 .iter()
@@ -324,8 +339,10 @@ async fn stream<C: Connector + Clone + 'static>(
             chunk = feed.recv(), if take_more => match chunk {
                 Some(patches) => {
                     for p in patches {
-                        let insert = p.op == PatchOp::Insert;
-                        queues.entry((p.record.kind, insert)).or_default().push(p);
+                        let key = (p.record.kind, p.op == PatchOp::Insert);
+                        if !pipe.refused.contains(&key) {
+                            queues.entry(key).or_default().push(p);
+                        }
                     }
                 }
                 None => open = false,
@@ -577,15 +594,23 @@ async fn link_companies(
         .collect()
 }
 
-/// Stores what the side answered to a batch; returns false when the side could not be
-/// reached at all (stop this side).
+/// What a landed batch says of the side's next ones.
+enum Landed {
+    Going,
+    /// The side has no right for this table and operation: every record would be refused.
+    Refused,
+    /// The side is unreachable or refuses us altogether.
+    Stopped,
+}
+
+/// Stores what the side answered to a batch.
 async fn land(
     engine: &Engine,
     flight: Flight,
     answer: Answer,
     cycle: u64,
     report: &mut CycleReport,
-) -> Result<bool, SyncError> {
+) -> Result<Landed, SyncError> {
     let Flight {
         kind, op, prepared, ..
     } = flight;
@@ -597,10 +622,15 @@ async fn land(
         Ok(o) => o,
         Err(e) => {
             report.error(format!("{} {kind}: {e}", op_name(&op)));
-            return Ok(!matches!(
+            let going = !matches!(
                 e.kind,
                 ErrorKind::Auth { .. } | ErrorKind::MissingRight { .. }
-            ) && e.is_transient());
+            ) && e.is_transient();
+            return Ok(if going {
+                Landed::Going
+            } else {
+                Landed::Stopped
+            });
         }
     };
     let mut link_failed = vec![false; prepared.len()];
@@ -609,6 +639,7 @@ async fn land(
         link_failed[i] = true;
     }
     let mut acknowledged = Vec::new();
+    let mut landed = Landed::Going;
     for ((p, outcome), link_failed) in prepared.into_iter().zip(outcomes).zip(link_failed) {
         match outcome {
             WriteOutcome::Done { id, record } => acknowledged.push((p, id, record, link_failed)),
@@ -616,12 +647,19 @@ async fn land(
                 report.error(format!("{e} (will retry)"));
             }
             WriteOutcome::Rejected(e) => {
+                match e.kind {
+                    ErrorKind::Auth { .. } => landed = Landed::Stopped,
+                    ErrorKind::MissingRight { .. } if !matches!(landed, Landed::Stopped) => {
+                        landed = Landed::Refused
+                    }
+                    _ => {}
+                }
                 rejected(engine, kind, p.patch, e, report).await?;
             }
         }
     }
     done(engine, kind, &op, acknowledged, cycle, report)?;
-    Ok(true)
+    Ok(landed)
 }
 
 fn op_name(op: &PatchOp) -> &'static str {
