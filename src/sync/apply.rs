@@ -1,6 +1,8 @@
-//! Step 4 of a cycle: drain the outbox of one phase, both sides at once, table by table, in
-//! batches (a Mautic batch call takes up to 200 records; weavy takes one call a record, with
-//! the connector's bounded concurrency).
+//! Step 4 of a cycle: drain the outbox of one phase, both sides at once, in batches (a Mautic
+//! batch call takes up to 200 records; weavy takes one call a record, with the connector's
+//! bounded concurrency). The patches come from the merge as it commits them ([`Feed`]), then
+//! from the outbox for those left by earlier cycles. Each side keeps up to `IN_FLIGHT` batches
+//! on the wire, sent by tasks of their own, while the answer of the oldest is stored.
 //!
 //! - Acknowledged: the patch leaves the outbox and, in the same transaction, the bases become
 //!   the values written (and a created record is linked to its entity). Mautic answers with the
@@ -9,7 +11,8 @@
 //! - Transient failure (timeout, 5xx, 429 after the HTTP layer's own retries): the patch stays
 //!   for the next cycle.
 //! - Permanent rejection: retried up to `max_patch_attempts` cycles, then dropped and logged.
-//!   One bad record never blocks the others.
+//!   One bad record never blocks the others. A missing weavy right refuses every record of the
+//!   table alike: the table is not tried again this cycle, its patches wait.
 //! - Not found: a Mautic contact is looked up again by e-mail (Mautic may have merged it) and
 //!   re-linked; otherwise the side is marked gone, never written again, never recreated.
 
