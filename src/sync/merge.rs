@@ -30,7 +30,7 @@ use std::rc::Rc;
 const CHUNK: usize = 256;
 
 /// Merges every dirty record of `phase`. With a `feed`, the patches of each committed chunk
-/// are also handed to the applier running alongside (see [`apply::Feed`]).
+/// are also handed to the applier running alongside (see [`super::apply::Feed`]).
 #[allow(clippy::too_many_arguments)]
 pub fn merge(
     engine: &Engine,

@@ -9,7 +9,7 @@
 //!    patches into the outbox and conflict entries, one transaction per chunk), and apply the
 //!    outbox ([`apply`]: batched, bases set on success, rejections logged). The two run at
 //!    once: the merge, on a thread of its own, hands each committed chunk to the applier,
-//!    which sends it while the merge goes on ([`Engine::merge_and_apply`]).
+//!    which sends it while the merge goes on (`Engine::merge_and_apply`).
 //!
 //! A cycle killed at any point resumes at the next start from the dirty set and the outbox;
 //! every step is idempotent, so the end state is the same.
