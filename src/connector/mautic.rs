@@ -24,7 +24,7 @@
 //! - A write to an unknown alias would be silently ignored by Mautic: it is refused before
 //!   sending, as are writes to the read-only Do Not Contact pseudo-fields.
 
-mod params;
+pub mod params;
 pub mod parse;
 mod slim;
 

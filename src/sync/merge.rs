@@ -65,12 +65,15 @@ pub fn merge(
             let Some(last) = page.last().cloned() else {
                 break;
             };
+            let mut merged = 0;
             for r in page {
                 if !m.handled.contains(&r) {
                     m.merge_record(&r, report)?;
-                    progress.advance(&step, 1);
+                    merged += 1;
                 }
             }
+            // Once a chunk, not once a record: the merge's progress may cross threads.
+            progress.advance(&step, merged);
             after = Some(last);
             if !dry_run {
                 m.commit()?;

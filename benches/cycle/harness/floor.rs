@@ -233,11 +233,20 @@ async fn read_mautic(
 ) -> Result<(), String> {
     for read in spec.reads.iter().filter(|r| r.side == "mautic") {
         let url = format!("{}/api/{}", spec.mautic_url, read.table);
+        let since = match read.filter_value.as_deref() {
+            Some(v) => Some(
+                chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S")
+                    .map_err(|e| format!("mautic {} filter {v}: {e}", read.table))?
+                    .and_utc(),
+            ),
+            None => None,
+        };
         let mut after = 0u64;
         loop {
-            let query = list_query(
+            // The connector's own keyset query (pure code): the same request, not a copy of it.
+            let query = fieldsync::connector::mautic::params::list_query(
                 after,
-                read.filter_value.as_deref(),
+                since,
                 spec.fallback,
                 spec.mautic_page_size,
                 read.table == "contacts",
@@ -268,48 +277,6 @@ async fn read_mautic(
         }
     }
     Ok(())
-}
-
-/// The connector's keyset query: `id > after`, ordered by id, changed since `since`.
-fn list_query(
-    after: u64,
-    since: Option<&str>,
-    fallback: bool,
-    limit: usize,
-    identified_only: bool,
-) -> Vec<(String, String)> {
-    let mut q: Vec<(String, String)> = vec![
-        ("start".into(), "0".into()),
-        ("limit".into(), limit.to_string()),
-        ("orderBy".into(), "id".into()),
-        ("orderByDir".into(), "asc".into()),
-        ("where[0][col]".into(), "id".into()),
-        ("where[0][expr]".into(), "gt".into()),
-        ("where[0][val]".into(), after.to_string()),
-    ];
-    if identified_only {
-        q.push(("search".into(), "!is:anonymous".into()));
-    }
-    if let Some(t) = since {
-        let mut add = |k: &str, v: &str| q.push((k.to_owned(), v.to_owned()));
-        if fallback {
-            add("where[1][expr]", "orX");
-            add("where[1][val][0][col]", "date_modified");
-            add("where[1][val][0][expr]", "gte");
-            add("where[1][val][0][val]", t);
-            add("where[1][val][1][expr]", "andX");
-            add("where[1][val][1][val][0][col]", "date_modified");
-            add("where[1][val][1][val][0][expr]", "isNull");
-            add("where[1][val][1][val][1][col]", "date_added");
-            add("where[1][val][1][val][1][expr]", "gte");
-            add("where[1][val][1][val][1][val]", t);
-        } else {
-            add("where[1][col]", "date_modified");
-            add("where[1][expr]", "gte");
-            add("where[1][val]", t);
-        }
-    }
-    q
 }
 
 /// Sends `requests` in order with at most `concurrency` in flight, except that a request

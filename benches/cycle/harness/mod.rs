@@ -625,7 +625,7 @@ fn floor_spec(
                     RecordKind::MauticCompany => "companies".to_owned(),
                     _ => "contacts".to_owned(),
                 },
-                since.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+                since.map(fieldsync::connector::mautic::params::sql_time),
             ),
         };
         reads.push(FloorRead {

@@ -732,41 +732,34 @@ async fn list_contacts(AxumState(s): S, RawQuery(q): RawQuery) -> Response {
             return s.error(400, &m);
         }
     };
-    let row = |c| ContactRow {
-        contact: c,
-        catalog: &st.catalog,
-    };
-    let selects = |lq: &ListQuery, c: &state::Contact| {
-        lq.selects(&ContactRow {
-            contact: c,
-            catalog: &st.catalog,
-        })
-    };
-    let (total, ids) = match keyset_ids(
+    let catalog = &st.catalog;
+    let (total, ids) = page_ids(
         &s,
         st.version(),
         Object::Contact,
         &lq,
         &st.contacts,
-        selects,
-    ) {
-        Some(found) => found,
-        None => {
-            let mut rows: Vec<&state::Contact> = st
-                .contacts
-                .values()
-                .filter(|c| lq.selects(&row(c)))
-                .collect();
-            let (cols, desc) = lq
-                .order
-                .clone()
-                .unwrap_or_else(|| (vec!["last_active".into()], true));
-            rows.sort_by(|a, b| order_rows(&row(a), &row(b), &cols, desc).then(a.id.cmp(&b.id)));
-            let total = rows.len();
-            let page = rows.iter().skip(lq.start).take(lq.limit).map(|c| c.id);
-            (total, page.collect())
-        }
-    };
+        |lq, c| {
+            lq.selects(&ContactRow {
+                contact: c,
+                catalog,
+            })
+        },
+        |a, b, cols, desc| {
+            let (a, b) = (
+                ContactRow {
+                    contact: a,
+                    catalog,
+                },
+                ContactRow {
+                    contact: b,
+                    catalog,
+                },
+            );
+            order_rows(&a, &b, cols, desc)
+        },
+        ("last_active", true),
+    );
     let page = ids
         .into_iter()
         .map(|id| (id, render::contact_json(&st.contacts[&id], &st.catalog)))
@@ -785,46 +778,66 @@ async fn list_companies(AxumState(s): S, RawQuery(q): RawQuery) -> Response {
             return s.error(400, &m);
         }
     };
-    let row = |c| CompanyRow {
-        company: c,
-        catalog: &st.catalog,
-    };
-    let selects = |lq: &ListQuery, c: &state::Company| {
-        lq.selects(&CompanyRow {
-            company: c,
-            catalog: &st.catalog,
-        })
-    };
-    let (total, ids) = match keyset_ids(
+    let catalog = &st.catalog;
+    let (total, ids) = page_ids(
         &s,
         st.version(),
         Object::Company,
         &lq,
         &st.companies,
-        selects,
-    ) {
-        Some(found) => found,
-        None => {
-            let mut rows: Vec<&state::Company> = st
-                .companies
-                .values()
-                .filter(|c| lq.selects(&row(c)))
-                .collect();
-            let (cols, desc) = lq
-                .order
-                .clone()
-                .unwrap_or_else(|| (vec!["companyname".into()], false));
-            rows.sort_by(|a, b| order_rows(&row(a), &row(b), &cols, desc).then(a.id.cmp(&b.id)));
-            let total = rows.len();
-            let page = rows.iter().skip(lq.start).take(lq.limit).map(|c| c.id);
-            (total, page.collect())
-        }
-    };
+        |lq, c| {
+            lq.selects(&CompanyRow {
+                company: c,
+                catalog,
+            })
+        },
+        |a, b, cols, desc| {
+            let (a, b) = (
+                CompanyRow {
+                    company: a,
+                    catalog,
+                },
+                CompanyRow {
+                    company: b,
+                    catalog,
+                },
+            );
+            order_rows(&a, &b, cols, desc)
+        },
+        ("companyname", false),
+    );
     let page = ids
         .into_iter()
         .map(|id| (id, render::company_json(&st.companies[&id], &st.catalog)))
         .collect();
     json_text_response(list_body(&quirks, "companies", total, page))
+}
+
+/// The ids of the page a list query asks for, and how many records match it: by keyset when
+/// the query is the one fieldsync sends (ordered by id, `id > n`), otherwise every match
+/// sorted by the query's order (`default_order` without one), then by id, and cut at `start`.
+#[allow(clippy::too_many_arguments)]
+fn page_ids<T>(
+    s: &Shared,
+    version: u64,
+    object: Object,
+    lq: &ListQuery,
+    records: &BTreeMap<u64, T>,
+    selects: impl Fn(&ListQuery, &T) -> bool,
+    order: impl Fn(&T, &T, &[String], bool) -> std::cmp::Ordering,
+    default_order: (&str, bool),
+) -> (usize, Vec<u64>) {
+    if let Some(found) = keyset_ids(s, version, object, lq, records, &selects) {
+        return found;
+    }
+    let mut rows: Vec<(&u64, &T)> = records.iter().filter(|(_, r)| selects(lq, r)).collect();
+    let (cols, desc) = lq
+        .order
+        .clone()
+        .unwrap_or_else(|| (vec![default_order.0.to_owned()], default_order.1));
+    rows.sort_by(|a, b| order(a.1, b.1, &cols, desc).then(a.0.cmp(b.0)));
+    let page = rows.iter().skip(lq.start).take(lq.limit);
+    (rows.len(), page.map(|(id, _)| **id).collect())
 }
 
 /// The ids a keyset query matched, cached against the state's version.
