@@ -739,24 +739,9 @@ async fn list_contacts(AxumState(s): S, RawQuery(q): RawQuery) -> Response {
         Object::Contact,
         &lq,
         &st.contacts,
-        |lq, c| {
-            lq.selects(&ContactRow {
-                contact: c,
-                catalog,
-            })
-        },
-        |a, b, cols, desc| {
-            let (a, b) = (
-                ContactRow {
-                    contact: a,
-                    catalog,
-                },
-                ContactRow {
-                    contact: b,
-                    catalog,
-                },
-            );
-            order_rows(&a, &b, cols, desc)
+        |c| ContactRow {
+            contact: c,
+            catalog,
         },
         ("last_active", true),
     );
@@ -785,24 +770,9 @@ async fn list_companies(AxumState(s): S, RawQuery(q): RawQuery) -> Response {
         Object::Company,
         &lq,
         &st.companies,
-        |lq, c| {
-            lq.selects(&CompanyRow {
-                company: c,
-                catalog,
-            })
-        },
-        |a, b, cols, desc| {
-            let (a, b) = (
-                CompanyRow {
-                    company: a,
-                    catalog,
-                },
-                CompanyRow {
-                    company: b,
-                    catalog,
-                },
-            );
-            order_rows(&a, &b, cols, desc)
+        |c| CompanyRow {
+            company: c,
+            catalog,
         },
         ("companyname", false),
     );
@@ -816,26 +786,30 @@ async fn list_companies(AxumState(s): S, RawQuery(q): RawQuery) -> Response {
 /// The ids of the page a list query asks for, and how many records match it: by keyset when
 /// the query is the one fieldsync sends (ordered by id, `id > n`), otherwise every match
 /// sorted by the query's order (`default_order` without one), then by id, and cut at `start`.
-#[allow(clippy::too_many_arguments)]
-fn page_ids<T>(
+/// `row` shows a record as the query language reads it.
+fn page_ids<'a, T, R: query::Row>(
     s: &Shared,
     version: u64,
     object: Object,
     lq: &ListQuery,
-    records: &BTreeMap<u64, T>,
-    selects: impl Fn(&ListQuery, &T) -> bool,
-    order: impl Fn(&T, &T, &[String], bool) -> std::cmp::Ordering,
+    records: &'a BTreeMap<u64, T>,
+    row: impl Fn(&'a T) -> R,
     default_order: (&str, bool),
 ) -> (usize, Vec<u64>) {
-    if let Some(found) = keyset_ids(s, version, object, lq, records, &selects) {
+    let selects = |lq: &ListQuery, r: &'a T| lq.selects(&row(r));
+    if let Some(found) = keyset_ids(s, version, object, lq, records, selects) {
         return found;
     }
-    let mut rows: Vec<(&u64, &T)> = records.iter().filter(|(_, r)| selects(lq, r)).collect();
+    let mut rows: Vec<(&u64, R)> = records
+        .iter()
+        .filter(|(_, r)| selects(lq, r))
+        .map(|(id, r)| (id, row(r)))
+        .collect();
     let (cols, desc) = lq
         .order
         .clone()
         .unwrap_or_else(|| (vec![default_order.0.to_owned()], default_order.1));
-    rows.sort_by(|a, b| order(a.1, b.1, &cols, desc).then(a.0.cmp(b.0)));
+    rows.sort_by(|a, b| order_rows(&a.1, &b.1, &cols, desc).then(a.0.cmp(b.0)));
     let page = rows.iter().skip(lq.start).take(lq.limit);
     (rows.len(), page.map(|(id, _)| **id).collect())
 }
@@ -855,13 +829,13 @@ struct ListCache {
 /// ids matching the rest of the query are found once and kept until the state changes;
 /// each page is then a slice after `n`. The same rows, order and total as the general path.
 /// `None` for any other query.
-fn keyset_ids<T>(
+fn keyset_ids<'a, T>(
     s: &Shared,
     version: u64,
     object: Object,
     lq: &ListQuery,
-    records: &BTreeMap<u64, T>,
-    selects: impl Fn(&ListQuery, &T) -> bool,
+    records: &'a BTreeMap<u64, T>,
+    selects: impl Fn(&ListQuery, &'a T) -> bool,
 ) -> Option<(usize, Vec<u64>)> {
     use query::{CmpOp, Expr};
     if lq.order != Some((vec!["id".to_owned()], false)) {
