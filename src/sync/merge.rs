@@ -469,10 +469,11 @@ impl<'a> Merger<'a> {
         });
         let mut writes: [Vec<FieldWrite>; 2] = [Vec::new(), Vec::new()];
         let mut bases_changed = false;
-        let config = &self.engine.config;
-        let mappings: Vec<FieldMapping> = config.mappings(kind_of(self.phase)).to_vec();
+        // Borrowed from the engine, not from `self`: no copy of the mappings per entity.
+        let config: &'a crate::config::Config = &self.engine.config;
+        let mappings: &'a [FieldMapping] = config.mappings(kind_of(self.phase));
 
-        for mapping in &mappings {
+        for mapping in mappings {
             // The field must exist on both tables involved (an Entrant may not have it).
             let table = |side: Side| -> Option<RecordKind> {
                 targets[side_index(side)]
@@ -493,14 +494,8 @@ impl<'a> Merger<'a> {
                 continue;
             }
             let policy = mapping.policy(&config.sync);
-            let wo = w
-                .as_ref()
-                .and_then(|(_, s)| s.fields.get(&mapping.name))
-                .cloned();
-            let mo = m
-                .as_ref()
-                .and_then(|(_, s)| s.fields.get(&mapping.name))
-                .cloned();
+            let wo = w.as_ref().and_then(|(_, s)| s.fields.get(&mapping.name));
+            let mo = m.as_ref().and_then(|(_, s)| s.fields.get(&mapping.name));
             let identity_field = is_identity_field(self.phase, &mapping.name, config);
             bases_changed |= self.decide_field(
                 &mut e,
@@ -575,15 +570,14 @@ impl<'a> Merger<'a> {
         &mut self,
         e: &mut Entity,
         name: &str,
-        wo: Option<Observation>,
-        mo: Option<Observation>,
+        wo: Option<&Observation>,
+        mo: Option<&Observation>,
         policy: &FieldPolicy,
         identity_field: bool,
         targets: &[Option<(RecordRef, PatchOp)>; 2],
         writes: &mut [Vec<FieldWrite>; 2],
         report: &mut CycleReport,
     ) -> bool {
-        let base = e.bases.get(name).cloned();
         // An insert always carries the identity field (the e-mail, the company name), whatever
         // the direction: a record is created whole or not at all.
         let mut policy = *policy;
@@ -595,16 +589,8 @@ impl<'a> Merger<'a> {
         if identity_field && (inserting(Side::Weavy) || inserting(Side::Mautic)) {
             policy.direction = Direction::Both;
         }
-        let d = merge::decide(wo.as_ref(), mo.as_ref(), base.as_ref(), &policy);
-        let mut moved = false;
-        if d.set_base {
-            let v = wo.as_ref().map_or(Value::Blank, |o| o.value.clone());
-            // Both sides blank and no base yet: nothing worth remembering.
-            if base.as_ref() != Some(&v) && !(base.is_none() && v.is_blank()) {
-                e.bases.insert(name.to_owned(), v);
-                moved = true;
-            }
-        }
+        let base = e.bases.get(name);
+        let d = merge::decide(wo, mo, base, &policy);
         let ctx = DecisionContext {
             at: self.now,
             cycle: self.cycle,
@@ -614,19 +600,26 @@ impl<'a> Merger<'a> {
             weavy_record: e.weavy.as_ref(),
             mautic_record: e.mautic.as_ref(),
         };
-        if let Some(entry) =
-            merge::conflict_entry(&d, wo.as_ref(), mo.as_ref(), base.as_ref(), &ctx)
-        {
+        if let Some(entry) = merge::conflict_entry(&d, wo, mo, base, &ctx) {
             self.conflict(report, entry);
+        }
+        let value = |o: Option<&Observation>| o.map_or(Value::Blank, |o| o.value.clone());
+        // The base moves when both sides agree, unless it already holds the value (or both
+        // sides are blank and there is no base yet: nothing worth remembering).
+        let new_base = d.set_base.then(|| value(wo)).filter(|v| match base {
+            Some(b) => b != v,
+            None => !v.is_blank(),
+        });
+        let moved = new_base.is_some();
+        if let Some(v) = new_base {
+            e.bases.insert(name.to_owned(), v);
         }
         if let (Some(to), Some(from)) = (d.write, d.winner)
             && targets[side_index(to)].is_some()
         {
-            let value =
-                |o: &Option<Observation>| o.as_ref().map_or(Value::Blank, |o| o.value.clone());
             let (new, old) = match from {
-                Side::Weavy => (value(&wo), value(&mo)),
-                Side::Mautic => (value(&mo), value(&wo)),
+                Side::Weavy => (value(wo), value(mo)),
+                Side::Mautic => (value(mo), value(wo)),
             };
             let inserting_to = inserting(to);
             // Inserting a blank is pointless; a blank update is only sent when it is meant.
@@ -681,7 +674,17 @@ impl<'a> Merger<'a> {
             ..FieldPolicy::default()
         };
         let logged = self.commit.conflicts.len();
-        let moved = self.decide_field(e, RELATION, wo, mo, &policy, false, targets, writes, report);
+        let moved = self.decide_field(
+            e,
+            RELATION,
+            wo.as_ref(),
+            mo.as_ref(),
+            &policy,
+            false,
+            targets,
+            writes,
+            report,
+        );
         // The decided values are company entities ("E12"): name them for the audit.
         if let Some(entry) = self.commit.conflicts.get_mut(logged) {
             let name = |v: &Value| -> String {
