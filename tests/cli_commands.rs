@@ -280,6 +280,71 @@ async fn status_json_counts_match_the_simulators() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_report_file_holds_the_cycle_its_steps_and_its_memory() {
+    let pair = SimPair::start(12).await.unwrap();
+    Plan::new(DatasetSpec::small(12)).load(&pair);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fieldsync.toml");
+    std::fs::write(&config, pair.config_toml(&dir.path().join("db"), "")).unwrap();
+    let report = dir.path().join("report.json");
+    let out = tokio::task::spawn_blocking({
+        let (config, report) = (config.clone(), report.clone());
+        move || {
+            fieldsync(&["sync", "--config", path(&config), "--report", path(&report)])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file: fieldsync::cmd::sync::ReportFile =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).expect("the report is JSON");
+    // The same cycle the summary on standard output tells of, and the same requests the
+    // simulators answered.
+    assert!(stdout(&out).contains(&format!("cycle {} in", file.report.cycle)));
+    let requests: u64 = file.report.requests.values().sum();
+    assert_eq!(
+        requests,
+        pair.weavy.control().counters().total_requests()
+            + pair.mautic.control().counters().total_requests()
+    );
+    assert!(file.report.total_pulled() > 0);
+    // Every step that started ended, once, inside the cycle.
+    let names: Vec<&str> = file.steps.iter().map(|s| s.step.as_str()).collect();
+    for step in [
+        "pull weavy customercontact",
+        "pull mautic contact",
+        "merge people",
+        "apply people",
+    ] {
+        assert_eq!(
+            names.iter().filter(|n| **n == step).count(),
+            1,
+            "{step} in {names:?}"
+        );
+    }
+    let cycle_s = file.report.duration_ms as f64 / 1000.0;
+    for s in &file.steps {
+        assert!(s.start_s >= 0.0 && s.seconds >= 0.0, "{s:?}");
+        assert!(
+            s.start_s + s.seconds <= cycle_s + 0.5,
+            "{s:?} in {cycle_s} s"
+        );
+    }
+    if cfg!(target_os = "linux") {
+        assert!(file.peak_rss_bytes.is_some_and(|b| b > 1 << 20));
+    }
+    // The report holds no secret of the configuration.
+    let text = std::fs::read_to_string(&report).unwrap();
+    let settings = pair.config(&dir.path().join("db"), "");
+    for secret in [&settings.weavy.password, &settings.mautic.client_secret] {
+        let secret = secret.as_ref().map_or("", |s| s.expose());
+        assert!(secret.len() > 4 && !text.contains(secret), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fields_lists_both_sides_custom_fields_and_mappings() {
     let pair = SimPair::start(4).await.unwrap();
     pair.mautic.add_custom_field("contact", "segment", "text");

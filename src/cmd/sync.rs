@@ -1,9 +1,16 @@
 //! `fieldsync sync`: one cycle, now. `--dry-run` prints every write it would make and sends
-//! nothing; `--full` reads every record of both sides again instead of what changed.
+//! nothing; `--full` reads every record of both sides again instead of what changed;
+//! `--report FILE` writes the cycle's report as JSON, with how long each step took (for
+//! monitoring, and what the scale bench reads).
 
 use super::{CmdError, ConfigArgs, progress::Bars};
-use crate::sync::{CycleOptions, CycleReport, Engine};
+use crate::sync::{CycleOptions, CycleReport, Engine, Progress};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
 
 /// Run one sync cycle now.
 #[derive(Debug, Clone, clap::Args)]
@@ -16,22 +23,132 @@ pub struct SyncArgs {
     /// Read every record of both sides again (after a long outage, a restore, a mapping change).
     #[arg(long)]
     pub full: bool,
+    /// Also write the cycle's report as JSON to FILE (counts, errors, and the time of each step).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+/// What `--report` writes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReportFile {
+    pub report: CycleReport,
+    /// Each step of the cycle (a table's pull, a phase's merge or writes), in the order they
+    /// ended.
+    pub steps: Vec<StepTime>,
+    /// The largest resident memory the process had, in bytes (where the system tells it).
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// The process's peak resident set size so far: `VmHWM` of `/proc/self/status` (Linux; the
+/// rusage of an exec'd process would count the memory of the process that started it).
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// When a step of a cycle started (seconds after the cycle began) and how long it took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepTime {
+    pub step: String,
+    pub start_s: f64,
+    pub seconds: f64,
+}
+
+/// A [`Progress`] that times each step, and passes everything on.
+pub struct StepClock<'a> {
+    inner: &'a dyn Progress,
+    t0: Instant,
+    open: Mutex<HashMap<String, f64>>,
+    done: Mutex<Vec<StepTime>>,
+}
+
+impl<'a> StepClock<'a> {
+    pub fn new(inner: &'a dyn Progress) -> Self {
+        StepClock {
+            inner,
+            t0: Instant::now(),
+            open: Mutex::new(HashMap::new()),
+            done: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The steps that ended, in the order they ended.
+    pub fn steps(self) -> Vec<StepTime> {
+        self.done.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Progress for StepClock<'_> {
+    fn start(&self, step: &str, total: Option<u64>) {
+        let now = self.t0.elapsed().as_secs_f64();
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(step.to_owned(), now);
+        self.inner.start(step, total);
+    }
+
+    fn advance(&self, step: &str, n: u64) {
+        self.inner.advance(step, n);
+    }
+
+    fn finish(&self, step: &str) {
+        let now = self.t0.elapsed().as_secs_f64();
+        let start = self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(step)
+            .unwrap_or(now);
+        self.done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(StepTime {
+                step: step.to_owned(),
+                start_s: start,
+                seconds: now - start,
+            });
+        self.inner.finish(step);
+    }
 }
 
 pub async fn run(args: &SyncArgs) -> Result<CycleReport, CmdError> {
     let (config, store) = args.config.open()?;
     let engine = Engine::from_config(config, store)?;
     let bars = Bars::new();
+    let clock = StepClock::new(&bars);
     let report = engine
         .cycle(
             CycleOptions {
                 dry_run: args.dry_run,
                 full: args.full,
             },
-            &bars,
+            &clock,
         )
         .await?;
+    let steps = clock.steps();
     drop(bars);
+    if let Some(path) = &args.report {
+        let file = ReportFile {
+            report: report.clone(),
+            steps,
+            peak_rss_bytes: peak_rss_bytes(),
+        };
+        let output = |source| CmdError::Output {
+            path: path.clone(),
+            source,
+        };
+        let mut f = super::private_file(path).map_err(output)?;
+        serde_json::to_writer_pretty(&mut f, &file).map_err(|e| output(e.into()))?;
+        f.write_all(b"\n").map_err(output)?;
+    }
     let mut out = std::io::stdout().lock();
     if args.dry_run {
         for w in &report.planned {
