@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         json: dir.path().join("bench-cycle.json"),
         keep: false,
         seed: 5,
+        full_only: false,
     };
     let results = harness::run(&options).expect("the bench runs");
     print!("{}", harness::table_text(&results));

@@ -12,17 +12,18 @@
 //! 3. an incremental cycle (15 minutes later again, after 1 % of each side's records were
 //!    edited),
 //!
-//! it keeps the simulators' state, runs the cycle in a child process (re-executing this binary
-//! with `--child`) while the simulators record every request, then puts the simulators back
-//! in the state the cycle met and runs the floor in another child process: a bare client
-//! paging through the records the cycle read and replaying the cycle's write requests
-//! (`floor.rs`). Children measure themselves: their CPU time and peak RSS are fieldsync's (or
-//! the bare client's) alone, the simulators' cost stays in the parent.
+//! it keeps the simulators' state, runs the cycle as users run it, `fieldsync sync` in a process
+//! of its own (`cycle.rs`), while the simulators record every request, then puts the simulators
+//! back in the state the cycle met and runs the floor in a child process (re-executing this
+//! binary with `--child`): a bare client paging through the records the cycle read and
+//! replaying the cycle's write requests (`floor.rs`). The CPU time and peak RSS of each are
+//! its own process's; the simulators' cost stays in the parent.
 //!
 //! The results are printed as tables and written as JSON (`target/bench-cycle.json` unless
 //! `--json PATH`); `--scale F` multiplies the data set.
 
 mod child;
+mod cycle;
 mod floor;
 pub mod measure;
 mod table;
@@ -40,33 +41,24 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// What a child process is asked to do.
+/// What a child process of this binary is asked to do.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Task {
-    /// One sync cycle with this configuration.
-    Cycle { config: PathBuf },
     /// The floor of a cycle.
     Floor(Box<FloorSpec>),
 }
 
-/// A step of a cycle: when it started (seconds into the cycle) and how long it took.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StepTime {
-    pub step: String,
-    pub start_s: f64,
-    pub seconds: f64,
-}
+pub use fieldsync::cmd::sync::StepTime;
 
-/// What a cycle child measured.
+/// What was measured of a cycle (`cycle.rs`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CycleOutcome {
     pub report: CycleReport,
-    /// The cycle, from its start to its report.
+    /// The cycle, from its start to its report (the engine's own clock).
     pub wall_s: f64,
-    /// CPU time of the process during the cycle.
+    /// CPU time of the `fieldsync sync` process, all of it (start-up, opening the store and
+    /// closing it included).
     pub cpu_s: f64,
-    /// CPU time of the whole process (start-up, opening the store, closing included).
-    pub process_cpu_s: f64,
     /// Peak resident set size of the process.
     pub peak_rss: u64,
     /// sled's `size_on_disk` after a flush.
@@ -193,16 +185,19 @@ pub struct Options {
     /// Keep the work directory (database, config, request logs).
     pub keep: bool,
     pub seed: u64,
+    /// Measure the first full cycle and its floor only (`--full-only`): quicker A/B runs.
+    pub full_only: bool,
 }
 
 impl Options {
-    /// Reads `--scale F`, `--json PATH`, `--keep`; ignores what cargo adds (`--bench`).
+    /// Reads `--scale F`, `--json PATH`, `--seed N`, `--keep`, `--full-only`; ignores what cargo adds (`--bench`).
     pub fn parse(args: &[String], default_json: PathBuf) -> Result<Options, String> {
         let mut o = Options {
             scale: 1.0,
             json: default_json,
             keep: false,
             seed: 2026,
+            full_only: false,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -224,6 +219,7 @@ impl Options {
                         .map_err(|e| format!("--seed: {e}"))?
                 }
                 "--keep" => o.keep = true,
+                "--full-only" => o.full_only = true,
                 _ => {}
             }
         }
@@ -350,7 +346,12 @@ async fn run_phases(options: &Options, dir: &Path) -> Result<Results, String> {
 
     let mut phases: Vec<Phase> = Vec::new();
     let mut observations_total = 0u64;
-    for (n, name) in ["full", "no-change", "incremental"].into_iter().enumerate() {
+    let cycles = if options.full_only { 1 } else { 3 };
+    for (n, name) in ["full", "no-change", "incremental"]
+        .into_iter()
+        .take(cycles)
+        .enumerate()
+    {
         if n > 0 {
             // The next period.
             advance_clocks(&pair, chrono::Duration::minutes(15));
@@ -367,14 +368,7 @@ async fn run_phases(options: &Options, dir: &Path) -> Result<Results, String> {
         }
         say(format!("{name} cycle..."));
         let sim_cpu0 = measure::cpu_seconds();
-        let cycle: CycleOutcome = spawn_child(
-            dir,
-            &format!("cycle-{n}"),
-            &Task::Cycle {
-                config: config_path.clone(),
-            },
-        )
-        .await?;
+        let cycle = cycle::run(dir, &format!("cycle-{n}"), &config_path, &config).await?;
         let sim_cpu_s = measure::cpu_seconds() - sim_cpu0;
         let mut log = Vec::new();
         for (side, c) in [
