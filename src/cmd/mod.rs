@@ -239,32 +239,10 @@ pub fn private_file(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
-/// The process's async runtime. Every command and the scale bench's children start here, so
-/// that what the bench measures is what users run.
+/// The process's async runtime, for every command.
 pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
-    limit_malloc_arenas();
     tokio::runtime::Runtime::new()
 }
-
-/// glibc gives each thread that allocates much an arena of its own (up to eight a core) and
-/// gives little of them back: with the merge's thread beside the runtime's and sled's, the
-/// peak resident memory of `cargo bench --bench cycle` was 279 MB at scale 1 and 309 MB at
-/// scale 2 with glibc's default, 252 and 249 MB with two arenas, in the same time.
-/// `MALLOC_ARENA_MAX` in the environment, when set, is left to decide.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn limit_malloc_arenas() {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
-        return;
-    }
-    // SAFETY: `mallopt` sets one of glibc's allocator tunables; any value is valid for
-    // M_ARENA_MAX, and it is set before the runtime starts its threads.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}
 
 #[cfg(test)]
 mod tests {
