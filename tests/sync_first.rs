@@ -79,3 +79,44 @@ async fn a_dry_run_lists_the_writes_and_sends_none() {
     );
     assert_people_agree(&h.pair);
 }
+
+/// A first sync where Mautic answers slowly: the merge does not wait for it (weavy gets its
+/// records meanwhile), the patches that did not fit its queue wait in the outbox and are read
+/// back from there, and everything is written in the same cycle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_side_does_not_hold_the_other_back_and_nothing_is_left_behind() {
+    let spec = DatasetSpec {
+        seed: 21,
+        companies: 4,
+        // Weavy people not in Mautic: Mautic inserts, a dozen chunks of them.
+        weavy_contacts: 2_400,
+        weavy_leads: 0,
+        shared: 0.0,
+        // Mautic people not in weavy: weavy inserts.
+        mautic_only_contacts: 600,
+        duplicate_groups: 0,
+        bounces: 0,
+        anonymous: 0,
+        without_email: 0,
+        custom_fields: 0,
+    };
+    let (h, _plan, _) = Harness::with_plan(spec, "").await;
+    h.pair
+        .mautic
+        .control()
+        .update_knobs(|k| k.latency = std::time::Duration::from_millis(2));
+    let r = h.cycle().await;
+    assert!(r.errors.is_empty(), "{:#?}", r.errors);
+    assert_eq!(r.pending, 0, "nothing is left in the outbox: {r:#?}");
+    assert_eq!(h.pair.mautic.contact_ids().len(), 3_000);
+    assert_eq!(h.pair.weavy.records("marketinginbound").len(), 600);
+    assert_people_agree(&h.pair);
+    assert_eq!(h.engine().store.outbox_len(), 0);
+    // And the next cycle has nothing to write.
+    h.pair
+        .mautic
+        .control()
+        .update_knobs(|k| k.latency = std::time::Duration::ZERO);
+    let r2 = h.cycle().await;
+    assert_eq!(r2.total_write_requests(), 0, "{r2:#?}");
+}

@@ -24,10 +24,11 @@ use crate::model::{
     ConflictEntry, ConflictRule, EntityId, EntityKind, Patch, PatchOp, RecordKind, RecordRef, Side,
     SideValue, Value,
 };
-use crate::store::Ack;
+use crate::store::{Ack, Store};
 use chrono::Utc;
 use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// Patches sent per call (Mautic's batch maximum).
@@ -38,51 +39,105 @@ const BATCH: usize = 200;
 /// next ones are being sent.
 const IN_FLIGHT: usize = 3;
 
-/// Chunks of patches the merge may commit ahead of a side's applier before it waits for it.
+/// Chunks of patches a side's channel holds. Past that, the merge does not wait for the side:
+/// the patches are in the outbox already, so only their slots are handed over, and the side's
+/// applier reads them back from there when it has room.
 const FEED_AHEAD: usize = 4;
 
+/// The slots of patches committed while a side's channel was full, oldest first.
+type Overflow = Arc<Mutex<VecDeque<(RecordKind, EntityId)>>>;
+
 /// The merge's patches handed to the applier as each chunk is committed, one bounded channel
-/// per side: a merge running ahead of a slow side waits for it, so memory stays bounded.
+/// per side. The merge never waits for a side: while one side is slow (Mautic's batch calls
+/// and links at the start of a first sync), the other gets its patches as fast as they are
+/// decided. Memory stays bounded by the channels and a slot (16 bytes) per overflowed patch.
 pub struct Feed {
-    weavy: mpsc::Sender<Vec<Patch>>,
-    mautic: mpsc::Sender<Vec<Patch>>,
+    weavy: (mpsc::Sender<Vec<Patch>>, Overflow),
+    mautic: (mpsc::Sender<Vec<Patch>>, Overflow),
 }
 
 /// The applier's end of a [`Feed`].
 pub struct FeedReceiver {
-    weavy: mpsc::Receiver<Vec<Patch>>,
-    mautic: mpsc::Receiver<Vec<Patch>>,
+    weavy: SideFeed,
+    mautic: SideFeed,
+}
+
+/// One side's end of a [`Feed`]: the channel, then the slots that overflowed it.
+struct SideFeed {
+    channel: mpsc::Receiver<Vec<Patch>>,
+    overflow: Overflow,
 }
 
 impl Feed {
     pub fn new() -> (Feed, FeedReceiver) {
-        let (wt, wr) = mpsc::channel(FEED_AHEAD);
-        let (mt, mr) = mpsc::channel(FEED_AHEAD);
+        let side = || {
+            let (tx, rx) = mpsc::channel(FEED_AHEAD);
+            let overflow = Overflow::default();
+            (
+                (tx, overflow.clone()),
+                SideFeed {
+                    channel: rx,
+                    overflow,
+                },
+            )
+        };
+        let (weavy, weavy_rx) = side();
+        let (mautic, mautic_rx) = side();
         (
-            Feed {
-                weavy: wt,
-                mautic: mt,
-            },
+            Feed { weavy, mautic },
             FeedReceiver {
-                weavy: wr,
-                mautic: mr,
+                weavy: weavy_rx,
+                mautic: mautic_rx,
             },
         )
     }
 
-    /// Hands over committed patches; blocks while the side's applier is `FEED_AHEAD` chunks
-    /// behind. Called from the merge's own thread, never from async code.
+    /// Hands over committed patches, never waiting: to a side whose channel is full, only
+    /// their slots. Called from the merge's own thread.
     pub fn send(&self, patches: Vec<Patch>) {
         let (weavy, mautic): (Vec<Patch>, Vec<Patch>) = patches
             .into_iter()
             .partition(|p| p.record.side() == Side::Weavy);
-        for (tx, batch) in [(&self.weavy, weavy), (&self.mautic, mautic)] {
-            if !batch.is_empty() {
+        for ((tx, overflow), batch) in [(&self.weavy, weavy), (&self.mautic, mautic)] {
+            if batch.is_empty() {
+                continue;
+            }
+            match tx.try_send(batch) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(batch)) => overflow
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(batch.iter().map(|p| (p.record.kind, p.entity))),
                 // A side that stopped (unreachable, shutting down) has dropped its end: its
                 // patches wait in the outbox for the next cycle.
-                let _ = tx.blocking_send(batch);
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
+    }
+}
+
+impl SideFeed {
+    /// Up to `n` of the patches that overflowed the channel, read back from the outbox (a
+    /// patch no longer there was replaced or cancelled: skipped). Empty only once no slot is
+    /// left.
+    fn overflowed(&self, store: &Store, n: usize) -> Result<Vec<Patch>, SyncError> {
+        let mut out = Vec::new();
+        while out.is_empty() {
+            let slots: Vec<(RecordKind, EntityId)> = {
+                let mut q = self.overflow.lock().unwrap_or_else(|p| p.into_inner());
+                let n = n.min(q.len());
+                q.drain(..n).collect()
+            };
+            if slots.is_empty() {
+                break;
+            }
+            for (kind, entity) in slots {
+                if let Some(p) = store.pending_patch(kind, entity)? {
+                    out.push(p);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -234,7 +289,7 @@ async fn apply_side<C: Connector + Clone + 'static>(
     engine: &Engine,
     conn: &C,
     a: Applier<'_>,
-    feed: Option<mpsc::Receiver<Vec<Patch>>>,
+    feed: Option<SideFeed>,
     report: &mut CycleReport,
 ) -> Result<(), SyncError> {
     let mut pipe = Pipeline {
@@ -292,11 +347,21 @@ async fn apply_side<C: Connector + Clone + 'static>(
 async fn stream<C: Connector + Clone + 'static>(
     pipe: &mut Pipeline<'_, C>,
     a: &Applier<'_>,
-    mut feed: mpsc::Receiver<Vec<Patch>>,
+    mut feed: SideFeed,
     report: &mut CycleReport,
 ) -> Result<(), SyncError> {
     let mut queues: BTreeMap<(RecordKind, bool), Vec<Patch>> = BTreeMap::new();
     let mut open = true;
+    let queue = |queues: &mut BTreeMap<(RecordKind, bool), Vec<Patch>>,
+                 refused: &BTreeSet<(RecordKind, bool)>,
+                 patches: Vec<Patch>| {
+        for p in patches {
+            let key = (p.record.kind, p.op == PatchOp::Insert);
+            if !refused.contains(&key) {
+                queues.entry(key).or_default().push(p);
+            }
+        }
+    };
     loop {
         if a.shutdown.is_requested() || pipe.stopped {
             // Dropping the feed tells the merge: what it commits from now on waits in the
@@ -326,6 +391,23 @@ async fn stream<C: Connector + Clone + 'static>(
             };
             pipe.launch(key.0, op, batch, report).await?;
         }
+        // A full batch waiting means the wire is full: take no more until a batch lands
+        // (memory stays bounded: what the merge commits meanwhile waits in the outbox).
+        let take_more = queues.values().all(|q| q.len() < BATCH);
+        if take_more {
+            // The channel first (it is what the merge sends while there is room), then what
+            // overflowed it.
+            let more = match feed.channel.try_recv() {
+                Ok(patches) => patches,
+                Err(mpsc::error::TryRecvError::Empty | mpsc::error::TryRecvError::Disconnected) => {
+                    feed.overflowed(&pipe.engine.store, BATCH)?
+                }
+            };
+            if !more.is_empty() {
+                queue(&mut queues, &pipe.refused, more);
+                continue;
+            }
+        }
         if !open && queues.is_empty() {
             return Ok(());
         }
@@ -335,19 +417,10 @@ async fn stream<C: Connector + Clone + 'static>(
             pipe.land_oldest(a.cycle, report).await?;
             continue;
         }
-        // A full batch waiting means the wire is full: take no more from the merge until a
-        // batch lands (the merge then waits in its turn; memory stays bounded).
-        let take_more = queues.values().all(|q| q.len() < BATCH);
         tokio::select! {
-            chunk = feed.recv(), if take_more => match chunk {
-                Some(patches) => {
-                    for p in patches {
-                        let key = (p.record.kind, p.op == PatchOp::Insert);
-                        if !pipe.refused.contains(&key) {
-                            queues.entry(key).or_default().push(p);
-                        }
-                    }
-                }
+            chunk = feed.channel.recv(), if take_more => match chunk {
+                Some(patches) => queue(&mut queues, &pipe.refused, patches),
+                // The merge is done: what overflowed is read back above.
                 None => open = false,
             },
             () = oldest_answered(&mut pipe.flights), if in_flight => {
@@ -1000,4 +1073,74 @@ async fn guard_email_live(
     p.write.fields.retain(|(c, _)| c != code);
     p.sent.retain(|(f, _)| f != "email");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FieldWrite, Rule};
+    use crate::store::MergeCommit;
+
+    fn patch(entity: u64) -> Patch {
+        Patch {
+            entity: EntityId(entity),
+            record: RecordRef::new(RecordKind::WeavyContact, format!("C{entity}")),
+            op: PatchOp::Update,
+            writes: vec![FieldWrite {
+                field: "city".into(),
+                old: Value::Blank,
+                new: Value::text("Lyon"),
+                rule: Rule::OnlyWeavyChanged,
+            }],
+            cycle: 3,
+            attempts: 0,
+        }
+    }
+
+    #[test]
+    fn a_full_channel_never_stops_the_merge_and_what_overflowed_is_read_back_from_the_outbox() {
+        let store = Store::temporary().unwrap();
+        let (feed, mut rx) = Feed::new();
+        let chunks: Vec<Vec<Patch>> = (0..FEED_AHEAD as u64 + 2)
+            .map(|c| vec![patch(10 * c + 1), patch(10 * c + 2)])
+            .collect();
+        for chunk in &chunks {
+            // Committed first, as the merge does, then handed over: this never blocks.
+            store
+                .commit(&MergeCommit {
+                    patches: chunk.clone(),
+                    ..MergeCommit::default()
+                })
+                .unwrap();
+            feed.send(chunk.clone());
+        }
+        // One of the overflowed patches is cancelled by the store before the applier reads it.
+        let cancelled = &chunks[FEED_AHEAD][0];
+        store
+            .commit(&MergeCommit {
+                cancelled: vec![(cancelled.record.kind, cancelled.entity)],
+                ..MergeCommit::default()
+            })
+            .unwrap();
+        drop(feed);
+
+        let w = &mut rx.weavy;
+        for chunk in &chunks[..FEED_AHEAD] {
+            assert_eq!(&w.channel.try_recv().unwrap(), chunk);
+        }
+        assert!(w.channel.try_recv().is_err());
+        // Two slots, one of them cancelled: one patch.
+        assert_eq!(
+            w.overflowed(&store, 2).unwrap(),
+            vec![chunks[FEED_AHEAD][1].clone()]
+        );
+        assert_eq!(
+            w.overflowed(&store, 2).unwrap(),
+            chunks[FEED_AHEAD + 1].clone()
+        );
+        assert!(w.overflowed(&store, 2).unwrap().is_empty());
+        // Nothing went to the other side.
+        assert!(rx.mautic.channel.try_recv().is_err());
+        assert!(rx.mautic.overflowed(&store, 10).unwrap().is_empty());
+    }
 }
