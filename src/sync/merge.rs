@@ -58,13 +58,22 @@ pub fn merge(
     );
     progress.start(&step, Some(engine.store.dirty_count() as u64));
     let mut m = Merger::new(engine, cycle, phase, dry_run, feed);
-    for kind in kinds {
-        let mut after: Option<RecordRef> = None;
-        loop {
-            let page = engine.store.dirty_page(kind, after.as_ref(), CHUNK)?;
+    // The tables take turns, a chunk each: the patches of weavy's records mostly go to Mautic
+    // and those of Mautic's records to weavy, so both sides' appliers have work from the start
+    // instead of one after the other.
+    let mut tables: Vec<(RecordKind, Option<RecordRef>)> =
+        kinds.into_iter().map(|k| (k, None)).collect();
+    while !tables.is_empty() {
+        let mut i = 0;
+        while i < tables.len() {
+            let (kind, after) = &mut tables[i];
+            let page = engine.store.dirty_page(*kind, after.as_ref(), CHUNK)?;
             let Some(last) = page.last().cloned() else {
-                break;
+                tables.remove(i);
+                continue;
             };
+            *after = Some(last);
+            i += 1;
             let mut merged = 0;
             for r in page {
                 if !m.handled.contains(&r) {
@@ -74,7 +83,6 @@ pub fn merge(
             }
             // Once a chunk, not once a record: the merge's progress may cross threads.
             progress.advance(&step, merged);
-            after = Some(last);
             if !dry_run {
                 m.commit()?;
             }
