@@ -504,7 +504,8 @@ impl Http {
         {
             return Err(ErrorKind::BodyTooLarge { limit });
         }
-        let mut body = Vec::new();
+        // Sized once when the length is announced (a page of records is hundreds of KB).
+        let mut body = Vec::with_capacity(response.content_length().map_or(0, |l| l as usize));
         while let Some(chunk) = response.chunk().await.map_err(|e| self.map_reqwest(e))? {
             if body.len() + chunk.len() > limit {
                 return Err(ErrorKind::BodyTooLarge { limit });
