@@ -1047,7 +1047,8 @@ pub struct Patch {
 pub struct RecordState {
     /// The side's modification time at the last sighting.
     pub modified_at: Option<DateTime<Utc>>,
-    /// The cycle that last saw it.
+    /// The cycle whose sighting last changed it (a sighting that changes nothing is not
+    /// stored again).
     pub last_cycle: u64,
     /// The normalised e-mail (people), if valid.
     pub email: Option<String>,

@@ -161,7 +161,10 @@ impl Store {
                 rec.company_key = s.company_key.clone();
                 changed = true;
             }
+            // What changes the stored state without making the record dirty.
+            let mut restate = false;
             if rec.company_name != s.company_name {
+                restate = true;
                 if let Some(old) = &rec.company_name {
                     company.remove(keys::company_index(keys::COMPANY_NAME, old, &s.record));
                 }
@@ -178,8 +181,9 @@ impl Store {
                 rec.gone = false;
                 changed = true;
             }
-            rec.modified_at = Some(rec.modified_at.map_or(at, |m| m.max(at)));
-            rec.last_cycle = cycle;
+            let modified_at = Some(rec.modified_at.map_or(at, |m| m.max(at)));
+            restate |= modified_at != rec.modified_at;
+            rec.modified_at = modified_at;
 
             stats.records += 1;
             if is_new {
@@ -189,7 +193,12 @@ impl Store {
                 dirty.insert(key.clone(), &[]);
                 stats.dirty += 1;
             }
-            records.insert(key.clone(), codec::encode(&rec));
+            // A sighting that changes nothing (the overlap window, a record read back after
+            // fieldsync wrote it) is not written again.
+            if changed || restate {
+                rec.last_cycle = cycle;
+                records.insert(key.clone(), codec::encode(&rec));
+            }
             touched.insert(key, rec);
         }
 

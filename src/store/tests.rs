@@ -493,3 +493,30 @@ fn the_database_directory_is_private() {
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "mode {mode:o}");
 }
+
+#[test]
+fn a_sighting_that_changes_nothing_is_not_stored_again() {
+    let s = Store::temporary().unwrap();
+    let c1 = contact("C1");
+    let seen = |at, name| sighting(&c1, at, "a@x.fr", &[("firstname", name)]);
+    s.ingest(1, &[seen(10, "Jean")]).unwrap();
+    // Read again (the overlap window, or back after a write): the state stays as cycle 1 left it.
+    s.ingest(2, &[seen(10, "Jean")]).unwrap();
+    assert_eq!(s.record(&c1).unwrap().unwrap().last_cycle, 1);
+    // A newer modification time alone is stored (identity reads it), though nothing is dirty.
+    s.commit(&MergeCommit {
+        clean: vec![c1.clone()],
+        ..Default::default()
+    })
+    .unwrap();
+    let st = s.ingest(3, &[seen(30, "Jean")]).unwrap();
+    assert_eq!(st.dirty, 0);
+    let state = s.record(&c1).unwrap().unwrap();
+    assert_eq!((state.last_cycle, state.modified_at), (3, Some(t(30))));
+    // A change is stored, and makes the record dirty.
+    let st = s.ingest(4, &[seen(40, "Jeanne")]).unwrap();
+    assert_eq!(st.dirty, 1);
+    let state = s.record(&c1).unwrap().unwrap();
+    assert_eq!(state.last_cycle, 4);
+    assert_eq!(state.fields["firstname"].value, Value::text("Jeanne"));
+}
