@@ -6,7 +6,7 @@ use common::{assert_people_agree, text};
 use fieldsync::connector::WeavyRight;
 use fieldsync::sim::SimPair;
 use fieldsync::sim::dataset::{DatasetSpec, Plan};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +29,27 @@ fn stderr(o: &Output) -> String {
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// Both simulators loaded with the small data set of `seed`, and a configuration file for them
+/// (its database beside it).
+async fn loaded(seed: u64) -> (SimPair, tempfile::TempDir, PathBuf) {
+    let pair = SimPair::start(seed).await.unwrap();
+    Plan::new(DatasetSpec::small(seed)).load(&pair);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fieldsync.toml");
+    std::fs::write(&config, pair.config_toml(&dir.path().join("db"), "")).unwrap();
+    (pair, dir, config)
+}
+
+/// Runs the binary with `args` off the runtime's threads (the simulators answer on them).
+async fn run_blocking(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fieldsync(&args).output().unwrap()
+    })
+    .await
+    .unwrap()
 }
 
 /// `init` for these simulators, with the secrets in the environment.
@@ -228,22 +249,14 @@ async fn run_stopped_by_sigterm_exits_cleanly_and_leaves_nothing_half_done() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_json_counts_match_the_simulators() {
-    let pair = SimPair::start(9).await.unwrap();
-    Plan::new(DatasetSpec::small(9)).load(&pair);
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("fieldsync.toml");
-    std::fs::write(&config, pair.config_toml(&dir.path().join("db"), "")).unwrap();
+    let (pair, _dir, config) = loaded(9).await;
     for _ in 0..2 {
-        let out = tokio::task::spawn_blocking({
-            let config = config.clone();
-            move || {
-                fieldsync(&["sync", "--config", path(&config)])
-                    .output()
-                    .unwrap()
-            }
-        })
-        .await
-        .unwrap();
+        let out = run_blocking(
+            ["sync", "--config", path(&config)]
+                .map(String::from)
+                .to_vec(),
+        )
+        .await;
         assert!(out.status.success(), "{}", stderr(&out));
     }
     let out = fieldsync(&["status", "--config", path(&config), "--json"])
@@ -281,22 +294,14 @@ async fn status_json_counts_match_the_simulators() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_report_file_holds_the_cycle_its_steps_and_its_memory() {
-    let pair = SimPair::start(12).await.unwrap();
-    Plan::new(DatasetSpec::small(12)).load(&pair);
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("fieldsync.toml");
-    std::fs::write(&config, pair.config_toml(&dir.path().join("db"), "")).unwrap();
+    let (pair, dir, config) = loaded(12).await;
     let report = dir.path().join("report.json");
-    let out = tokio::task::spawn_blocking({
-        let (config, report) = (config.clone(), report.clone());
-        move || {
-            fieldsync(&["sync", "--config", path(&config), "--report", path(&report)])
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let out = run_blocking(
+        ["sync", "--config", path(&config), "--report", path(&report)]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let file: fieldsync::cmd::sync::ReportFile =
         serde_json::from_slice(&std::fs::read(&report).unwrap()).expect("the report is JSON");
