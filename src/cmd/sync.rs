@@ -39,9 +39,10 @@ pub struct ReportFile {
     pub peak_rss_bytes: Option<u64>,
 }
 
-/// The process's peak resident set size so far: `VmHWM` of `/proc/self/status` (Linux; the
-/// rusage of an exec'd process would count the memory of the process that started it).
-fn peak_rss_bytes() -> Option<u64> {
+/// The process's peak resident set size so far, in bytes: `VmHWM` of `/proc/self/status`
+/// (Linux; the rusage of an exec'd process would count the memory of the process that started
+/// it). `None` where the system does not tell it.
+pub fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib: u64 = status
         .lines()

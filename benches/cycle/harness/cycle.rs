@@ -9,8 +9,9 @@ use fieldsync::cmd::sync::ReportFile;
 use fieldsync::config::Config;
 use fieldsync::store::{Store, StoreOptions};
 use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 /// The binary users run, as cargo built it for this bench (or test).
 const FIELDSYNC: &str = env!("CARGO_BIN_EXE_fieldsync");
@@ -50,15 +51,14 @@ pub async fn run(
         .spawn()
         .map_err(|e| format!("starting {FIELDSYNC}: {e}"))?;
     let pid = child.id();
-    let (exit, usage) = tokio::task::spawn_blocking(move || wait(pid))
+    let (exit, cpu_s) = tokio::task::spawn_blocking(move || wait(pid))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("waiting for fieldsync sync: {e}"))?;
-    if !exit.success {
+    if !exit.success() {
         let log = std::fs::read_to_string(&log_file).unwrap_or_default();
         return Err(format!(
-            "fieldsync sync ended with {}; what it said:\n{log}",
-            exit.describe
+            "fieldsync sync ended with {exit}; what it said:\n{log}"
         ));
     }
     let file: ReportFile = serde_json::from_slice(
@@ -72,7 +72,7 @@ pub async fn run(
     drop(store);
     Ok(CycleOutcome {
         wall_s: file.report.duration_ms as f64 / 1000.0,
-        cpu_s: usage.cpu_s,
+        cpu_s,
         peak_rss: file
             .peak_rss_bytes
             .ok_or("fieldsync sync did not report its peak memory")?,
@@ -120,20 +120,10 @@ fn pull_starts(
     Ok(since)
 }
 
-struct Exit {
-    success: bool,
-    describe: String,
-}
-
-/// What the kernel counted of a process once it ended. (Not its peak memory: the rusage of
-/// a process started by `exec` also counts the memory of the process that started it.)
-struct Usage {
-    /// User and system CPU time, in seconds.
-    cpu_s: f64,
-}
-
-/// Waits for the child `pid` to end; returns how it ended and what it used.
-fn wait(pid: u32) -> std::io::Result<(Exit, Usage)> {
+/// Waits for the child `pid` to end; returns how it ended and its CPU time (user and system,
+/// in seconds) as the kernel counted it. (Not its peak memory: the rusage of a process started
+/// by `exec` also counts the memory of the process that started it.)
+fn wait(pid: u32) -> std::io::Result<(ExitStatus, f64)> {
     let mut status: libc::c_int = 0;
     // SAFETY: `rusage` is plain old data; all zeroes is a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -150,22 +140,8 @@ fn wait(pid: u32) -> std::io::Result<(Exit, Usage)> {
         }
     }
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let exit = if libc::WIFEXITED(status) {
-        let code = libc::WEXITSTATUS(status);
-        Exit {
-            success: code == 0,
-            describe: format!("exit code {code}"),
-        }
-    } else {
-        Exit {
-            success: false,
-            describe: format!("signal {}", libc::WTERMSIG(status)),
-        }
-    };
     Ok((
-        exit,
-        Usage {
-            cpu_s: secs(ru.ru_utime) + secs(ru.ru_stime),
-        },
+        ExitStatus::from_raw(status),
+        secs(ru.ru_utime) + secs(ru.ru_stime),
     ))
 }

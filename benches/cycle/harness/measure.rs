@@ -25,22 +25,10 @@ pub fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
-/// A `/proc/self/status` line in KiB (`VmHWM`).
-fn status_kib(name: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// The peak resident set size of this process so far, in bytes.
+/// The peak resident set size of this process so far, in bytes (as `fieldsync sync --report`
+/// measures its own).
 pub fn peak_rss_bytes() -> u64 {
-    status_kib("VmHWM:") * 1024
+    fieldsync::cmd::sync::peak_rss_bytes().unwrap_or(0)
 }
 
 /// Bytes actually allocated on disk under a directory (what `du` says).
