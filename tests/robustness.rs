@@ -473,10 +473,12 @@ fn corrupt(e: StoreError) -> Result<(), TestCaseError> {
 fn check_codec(data: &[u8]) -> Result<(), TestCaseError> {
     macro_rules! decode {
         ($t:ty) => {
-            match codec::decode::<$t>(data, "fuzzed value") {
+            decode!($t, |bytes| codec::decode::<$t>(bytes, "fuzzed value"))
+        };
+        ($t:ty, $read:expr) => {
+            match $read(data) {
                 Ok(v) => {
-                    let again: $t = codec::decode(&codec::encode(&v), "re-encoded value")
-                        .expect("what decodes re-encodes");
+                    let again: $t = $read(&codec::encode(&v)).expect("what decodes re-encodes");
                     if !format!("{v:?}").contains("NaN") {
                         prop_assert_eq!(&v, &again);
                     }
@@ -489,7 +491,7 @@ fn check_codec(data: &[u8]) -> Result<(), TestCaseError> {
             }
         };
     }
-    if let Some(r) = decode!(StoredRecord) {
+    if let Some(r) = decode!(StoredRecord, codec::decode_record) {
         for f in &r.fields {
             let _ = f.observation();
         }
@@ -562,7 +564,7 @@ fn the_seeds_are_valid_answers() {
     assert!(
         seeds("store_codec")
             .iter()
-            .filter(|s| codec::decode::<StoredRecord>(s, "record").is_ok())
+            .filter(|s| codec::decode_record(s).is_ok())
             .count()
             >= 1
     );

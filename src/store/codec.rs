@@ -1,9 +1,14 @@
 //! How values are laid out on disk. The only place that knows bincode.
 //!
-//! Every stored value starts with one format byte. Today there is one format, [`FORMAT`]; a
-//! later fieldsync that changes a stored type bumps it and keeps a reader for the old one, so
-//! a database is never silently misread: a value with an unknown format is refused with an
+//! Every stored value starts with one format byte, [`FORMAT`] for what this build writes. A
+//! fieldsync that changes a stored type bumps it and keeps a reader for the old one, so a
+//! database is never silently misread: a value with an unknown format is refused with an
 //! error saying whether it is older (no longer readable, resync) or newer (upgrade fieldsync).
+//!
+//! | format | change |
+//! |---|---|
+//! | 1 | the first |
+//! | 2 | a record's field times and sequences are offsets from the record's smallest ([`StoredRecord`]); every other type is laid out as in format 1 |
 //!
 //! The stored types here are compact mirrors of the model's types (times as microseconds,
 //! dates as day numbers), so the on-disk format does not move when the model's JSON does.
@@ -17,8 +22,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// The current format byte.
-pub const FORMAT: u8 = 1;
+/// The format byte this build writes.
+pub const FORMAT: u8 = 2;
 /// The oldest format this build still reads.
 pub const OLDEST_READABLE: u8 = 1;
 
@@ -39,34 +44,69 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
-/// Decodes a value written by [`encode`]. `what` names the value for the error message.
+/// Decodes a value written by [`encode`] (or by an older fieldsync, for a type whose layout
+/// has not changed since). `what` names the value for the error message. Records have their
+/// own reader, [`decode_record`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, StoreError> {
+    let (_, body) = split_format(bytes, what)?;
+    decode_body(body, what)
+}
+
+/// The format byte, checked, and the body behind it.
+fn split_format<'a>(bytes: &'a [u8], what: &'static str) -> Result<(u8, &'a [u8]), StoreError> {
     let (&format, body) = bytes.split_first().ok_or(StoreError::Corrupt {
         what,
         detail: "empty value".into(),
     })?;
     match format {
-        FORMAT => {
-            let (value, read) = bincode::serde::decode_from_slice(body, config()).map_err(|e| {
-                StoreError::Corrupt {
-                    what,
-                    detail: e.to_string(),
-                }
-            })?;
-            if read != body.len() {
-                return Err(StoreError::Corrupt {
-                    what,
-                    detail: format!("{} trailing bytes", body.len() - read),
-                });
-            }
-            Ok(value)
-        }
         f if f > FORMAT => Err(StoreError::NewerFormat { what, found: f }),
         f if f < OLDEST_READABLE => Err(StoreError::OutdatedFormat { what, found: f }),
-        f => Err(StoreError::Corrupt {
+        f => Ok((f, body)),
+    }
+}
+
+fn decode_body<T: DeserializeOwned>(body: &[u8], what: &'static str) -> Result<T, StoreError> {
+    let (value, read) =
+        bincode::serde::decode_from_slice(body, config()).map_err(|e| StoreError::Corrupt {
             what,
-            detail: format!("unknown format byte {f}"),
-        }),
+            detail: e.to_string(),
+        })?;
+    if read != body.len() {
+        return Err(StoreError::Corrupt {
+            what,
+            detail: format!("{} trailing bytes", body.len() - read),
+        });
+    }
+    Ok(value)
+}
+
+/// Decodes a stored record, of format 2 or of format 1.
+pub fn decode_record(bytes: &[u8]) -> Result<StoredRecord, StoreError> {
+    const WHAT: &str = "record";
+    match split_format(bytes, WHAT)? {
+        (1, body) => Ok(decode_body::<RecordV1>(body, WHAT)?.into()),
+        (_, body) => {
+            let r: RecordIn = decode_body(body, WHAT)?;
+            Ok(StoredRecord {
+                modified_at: r.modified_at,
+                last_cycle: r.last_cycle,
+                email: r.email,
+                company_key: r.company_key,
+                company_name: r.company_name,
+                company_ref: r.company_ref,
+                gone: r.gone,
+                fields: r
+                    .fields
+                    .into_iter()
+                    .map(|f| StoredField {
+                        name: f.name,
+                        value: f.value,
+                        at: r.at0.wrapping_add(f.at as i64),
+                        seq: r.seq0.wrapping_add(f.seq),
+                    })
+                    .collect(),
+            })
+        }
     }
 }
 
@@ -125,7 +165,7 @@ impl From<StoredValue> for Value {
 }
 
 /// One field's current state in a stored record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredField {
     pub name: String,
     pub value: StoredValue,
@@ -144,8 +184,12 @@ impl StoredField {
     }
 }
 
-/// A record's state (see [`crate::model::RecordState`]).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// A record's state (see [`crate::model::RecordState`]). Read with [`decode_record`].
+///
+/// Stored compactly (format 2): each field's time and sequence are offsets from the record's
+/// smallest. A record's fields mostly come from the same sighting, so an offset is mostly
+/// zero, a byte instead of the nine of a time in microseconds or of a sequence number.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct StoredRecord {
     pub modified_at: Option<i64>,
     pub last_cycle: u64,
@@ -156,6 +200,128 @@ pub struct StoredRecord {
     pub gone: bool,
     /// Sorted by name.
     pub fields: Vec<StoredField>,
+}
+
+impl Serialize for StoredRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let at0 = self.fields.iter().map(|f| f.at).min().unwrap_or(0);
+        let seq0 = self.fields.iter().map(|f| f.seq).min().unwrap_or(0);
+        RecordOut {
+            modified_at: self.modified_at,
+            last_cycle: self.last_cycle,
+            email: &self.email,
+            company_key: &self.company_key,
+            company_name: &self.company_name,
+            company_ref: &self.company_ref,
+            gone: self.gone,
+            at0,
+            seq0,
+            fields: self
+                .fields
+                .iter()
+                .map(|f| FieldOut {
+                    name: &f.name,
+                    value: &f.value,
+                    // Exact: the true offset is in 0..2^64.
+                    at: f.at.wrapping_sub(at0) as u64,
+                    seq: f.seq - seq0,
+                })
+                .collect(),
+        }
+        .serialize(s)
+    }
+}
+
+/// A [`StoredRecord`] as format 2 writes it.
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    modified_at: Option<i64>,
+    last_cycle: u64,
+    email: &'a Option<String>,
+    company_key: &'a Option<String>,
+    company_name: &'a Option<String>,
+    company_ref: &'a Option<String>,
+    gone: bool,
+    /// The smallest field time and sequence: the fields' are offsets from them.
+    at0: i64,
+    seq0: u64,
+    fields: Vec<FieldOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct FieldOut<'a> {
+    name: &'a str,
+    value: &'a StoredValue,
+    at: u64,
+    seq: u64,
+}
+
+/// A [`StoredRecord`] as format 2 reads it.
+#[derive(Deserialize)]
+struct RecordIn {
+    modified_at: Option<i64>,
+    last_cycle: u64,
+    email: Option<String>,
+    company_key: Option<String>,
+    company_name: Option<String>,
+    company_ref: Option<String>,
+    gone: bool,
+    at0: i64,
+    seq0: u64,
+    fields: Vec<FieldIn>,
+}
+
+#[derive(Deserialize)]
+struct FieldIn {
+    name: String,
+    value: StoredValue,
+    at: u64,
+    seq: u64,
+}
+
+/// A [`StoredRecord`] as format 1 laid it out: each field's time and sequence whole.
+#[derive(Serialize, Deserialize)]
+struct RecordV1 {
+    modified_at: Option<i64>,
+    last_cycle: u64,
+    email: Option<String>,
+    company_key: Option<String>,
+    company_name: Option<String>,
+    company_ref: Option<String>,
+    gone: bool,
+    fields: Vec<FieldV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FieldV1 {
+    name: String,
+    value: StoredValue,
+    at: i64,
+    seq: u64,
+}
+
+impl From<RecordV1> for StoredRecord {
+    fn from(r: RecordV1) -> Self {
+        StoredRecord {
+            modified_at: r.modified_at,
+            last_cycle: r.last_cycle,
+            email: r.email,
+            company_key: r.company_key,
+            company_name: r.company_name,
+            company_ref: r.company_ref,
+            gone: r.gone,
+            fields: r
+                .fields
+                .into_iter()
+                .map(|f| StoredField {
+                    name: f.name,
+                    value: f.value,
+                    at: f.at,
+                    seq: f.seq,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The observations of one sighting (its record and time are in the key): every field whose
@@ -437,10 +603,93 @@ mod tests {
         assert!(err.to_string().contains("--full"), "{err}");
     }
 
+    /// A record of 20 fields from one sighting, and an edit of one of them later.
+    fn record() -> StoredRecord {
+        let at = 1_714_557_600_123_456;
+        let seq = 7 << 20;
+        let mut fields: Vec<StoredField> = (0..20)
+            .map(|i| StoredField {
+                name: format!("field_{i:02}"),
+                value: StoredValue::Text(format!("value {i}")),
+                at,
+                seq: seq + 3,
+            })
+            .collect();
+        fields[4].at = at + 86_400_000_000;
+        fields[4].seq = (9 << 20) + 1;
+        StoredRecord {
+            modified_at: Some(at + 86_400_000_000),
+            last_cycle: 2,
+            email: Some("a@example.com".into()),
+            company_key: None,
+            company_name: None,
+            company_ref: Some("C1".into()),
+            gone: false,
+            fields,
+        }
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let mut extremes = record();
+        extremes.fields[0].at = i64::MIN;
+        extremes.fields[1].at = i64::MAX;
+        extremes.fields[2].seq = u64::MAX;
+        extremes.fields[3].seq = 0;
+        for r in [record(), extremes, StoredRecord::default()] {
+            let bytes = encode(&r);
+            assert_eq!(bytes[0], FORMAT);
+            assert_eq!(decode_record(&bytes).unwrap(), r);
+        }
+    }
+
+    /// Format 2 writes each field's time and sequence as offsets: each of the 19 fields from
+    /// the same sighting takes 12 bytes less than in format 1 (a time of 9 bytes and a sequence
+    /// of 5 become a byte each), less the 14 bytes of the record's smallest time and sequence.
+    #[test]
+    fn a_record_is_stored_compactly() {
+        let r = record();
+        let v1 = RecordV1 {
+            modified_at: r.modified_at,
+            last_cycle: r.last_cycle,
+            email: r.email.clone(),
+            company_key: r.company_key.clone(),
+            company_name: r.company_name.clone(),
+            company_ref: r.company_ref.clone(),
+            gone: r.gone,
+            fields: r
+                .fields
+                .iter()
+                .map(|f| FieldV1 {
+                    name: f.name.clone(),
+                    value: f.value.clone(),
+                    at: f.at,
+                    seq: f.seq,
+                })
+                .collect(),
+        };
+        let mut old = encode(&v1);
+        old[0] = 1;
+        let new = encode(&r);
+        assert!(
+            new.len() + 19 * 12 - 14 <= old.len(),
+            "format 2: {} bytes, format 1: {} bytes",
+            new.len(),
+            old.len()
+        );
+        // A record written by an older fieldsync still reads the same.
+        assert_eq!(decode_record(&old).unwrap(), r);
+    }
+
     #[test]
     fn garbage_is_corrupt_not_a_panic() {
-        for bytes in [&[][..], &[FORMAT][..], &[FORMAT, 0xff, 0xff, 0xff][..]] {
-            let err = decode::<StoredRecord>(bytes, "record").unwrap_err();
+        for bytes in [
+            &[][..],
+            &[FORMAT][..],
+            &[FORMAT, 0xff, 0xff, 0xff][..],
+            &[1, 0xff][..],
+        ] {
+            let err = decode_record(bytes).unwrap_err();
             assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         }
         let mut ok = encode(&StoredValue::Bool(true));

@@ -92,7 +92,7 @@ impl Store {
                 None => self
                     .records
                     .get(&key)?
-                    .map(|v| codec::decode::<StoredRecord>(&v, "record"))
+                    .map(|v| codec::decode_record(&v))
                     .transpose()?,
             };
             let is_new = old.is_none();
@@ -224,7 +224,7 @@ impl Store {
     pub fn record(&self, r: &RecordRef) -> Result<Option<RecordState>, StoreError> {
         self.records
             .get(keys::record(r))?
-            .map(|v| codec::decode::<StoredRecord>(&v, "record").map(record_state))
+            .map(|v| codec::decode_record(&v).map(record_state))
             .transpose()
     }
 
@@ -276,7 +276,7 @@ impl Store {
         let key = keys::record(r);
         self.records.transaction(|t| {
             if let Some(v) = t.get(&key)? {
-                let mut rec: StoredRecord = codec::decode(&v, "record").map_err(abort)?;
+                let mut rec = codec::decode_record(&v).map_err(abort)?;
                 rec.gone = true;
                 t.insert(key.as_slice(), codec::encode(&rec))?;
             }
