@@ -8,7 +8,7 @@
 //! | format | change |
 //! |---|---|
 //! | 1 | the first |
-//! | 2 | a record's field times and sequences are offsets from the record's smallest ([`StoredRecord`]); every other type is laid out as in format 1 |
+//! | 2 | field names are numbers from the database's dictionary ([`FieldIds`]) in records, observations and entities' bases; a record's field times and sequences are offsets from the record's smallest ([`StoredRecord`]); every other type is laid out as in format 1 |
 //!
 //! The stored types here are compact mirrors of the model's types (times as microseconds,
 //! dates as day numbers), so the on-disk format does not move when the model's JSON does.
@@ -80,8 +80,49 @@ fn decode_body<T: DeserializeOwned>(body: &[u8], what: &'static str) -> Result<T
     Ok(value)
 }
 
+/// The database's field dictionary: format 2 stores a field's name as a small number, the
+/// same for the life of the database, instead of its name in every record, observation and
+/// entity (about a third of their bytes).
+pub trait FieldIds {
+    /// The number of a field name, given (and stored) the first time the name is met.
+    fn id(&self, name: &str) -> Result<u32, StoreError>;
+    /// The name of a number; an unknown number is a damaged value.
+    fn name(&self, id: u32, what: &'static str) -> Result<String, StoreError>;
+}
+
+/// Encodes a record (format 2).
+pub fn encode_record(r: &StoredRecord, ids: &dyn FieldIds) -> Result<Vec<u8>, StoreError> {
+    let at0 = r.fields.iter().map(|f| f.at).min().unwrap_or(0);
+    let seq0 = r.fields.iter().map(|f| f.seq).min().unwrap_or(0);
+    let fields = r
+        .fields
+        .iter()
+        .map(|f| {
+            Ok(FieldOut {
+                field: ids.id(&f.name)?,
+                value: &f.value,
+                // Exact: the true offset is in 0..2^64.
+                at: f.at.wrapping_sub(at0) as u64,
+                seq: f.seq - seq0,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(encode(&RecordOut {
+        modified_at: r.modified_at,
+        last_cycle: r.last_cycle,
+        email: &r.email,
+        company_key: &r.company_key,
+        company_name: &r.company_name,
+        company_ref: &r.company_ref,
+        gone: r.gone,
+        at0,
+        seq0,
+        fields,
+    }))
+}
+
 /// Decodes a stored record, of format 2 or of format 1.
-pub fn decode_record(bytes: &[u8]) -> Result<StoredRecord, StoreError> {
+pub fn decode_record(bytes: &[u8], ids: &dyn FieldIds) -> Result<StoredRecord, StoreError> {
     const WHAT: &str = "record";
     match split_format(bytes, WHAT)? {
         (1, body) => Ok(decode_body::<RecordV1>(body, WHAT)?.into()),
@@ -98,16 +139,146 @@ pub fn decode_record(bytes: &[u8]) -> Result<StoredRecord, StoreError> {
                 fields: r
                     .fields
                     .into_iter()
-                    .map(|f| StoredField {
-                        name: f.name,
-                        value: f.value,
-                        at: r.at0.wrapping_add(f.at as i64),
-                        seq: r.seq0.wrapping_add(f.seq),
+                    .map(|f| {
+                        Ok(StoredField {
+                            name: ids.name(f.field, WHAT)?,
+                            value: f.value,
+                            at: r.at0.wrapping_add(f.at as i64),
+                            seq: r.seq0.wrapping_add(f.seq),
+                        })
                     })
-                    .collect(),
+                    .collect::<Result<_, StoreError>>()?,
             })
         }
     }
+}
+
+/// Encodes the observations of a sighting (format 2).
+pub fn encode_observations(
+    o: &StoredObservations,
+    ids: &dyn FieldIds,
+) -> Result<Vec<u8>, StoreError> {
+    Ok(encode(&ObservationsOut {
+        cycle: o.cycle,
+        fields: numbered(&o.fields, ids)?,
+    }))
+}
+
+/// Decodes the observations of a sighting, of format 2 or of format 1.
+pub fn decode_observations(
+    bytes: &[u8],
+    ids: &dyn FieldIds,
+) -> Result<StoredObservations, StoreError> {
+    const WHAT: &str = "observations";
+    match split_format(bytes, WHAT)? {
+        (1, body) => {
+            let o: ObservationsV1 = decode_body(body, WHAT)?;
+            Ok(StoredObservations {
+                cycle: o.cycle,
+                fields: o.fields,
+            })
+        }
+        (_, body) => {
+            let o: ObservationsIn = decode_body(body, WHAT)?;
+            Ok(StoredObservations {
+                cycle: o.cycle,
+                fields: named(o.fields, ids, WHAT)?,
+            })
+        }
+    }
+}
+
+/// Encodes an entity (format 2).
+pub fn encode_entity(e: &StoredEntity, ids: &dyn FieldIds) -> Result<Vec<u8>, StoreError> {
+    Ok(encode(&EntityOut {
+        kind: e.kind,
+        weavy: &e.weavy,
+        mautic: &e.mautic,
+        bases: numbered(&e.bases, ids)?,
+        created_cycle: e.created_cycle,
+    }))
+}
+
+/// Decodes an entity, of format 2 or of format 1.
+pub fn decode_entity(bytes: &[u8], ids: &dyn FieldIds) -> Result<StoredEntity, StoreError> {
+    const WHAT: &str = "entity";
+    match split_format(bytes, WHAT)? {
+        (1, body) => {
+            let e: EntityV1 = decode_body(body, WHAT)?;
+            Ok(StoredEntity {
+                kind: e.kind,
+                weavy: e.weavy,
+                mautic: e.mautic,
+                bases: e.bases,
+                created_cycle: e.created_cycle,
+            })
+        }
+        (_, body) => {
+            let e: EntityIn = decode_body(body, WHAT)?;
+            Ok(StoredEntity {
+                kind: e.kind,
+                weavy: e.weavy,
+                mautic: e.mautic,
+                bases: named(e.bases, ids, WHAT)?,
+                created_cycle: e.created_cycle,
+            })
+        }
+    }
+}
+
+/// An entity and a record as format 1 wrote them: what an older fieldsync left in a database.
+#[cfg(test)]
+pub(crate) fn encode_format_1(e: &StoredEntity, r: &StoredRecord) -> (Vec<u8>, Vec<u8>) {
+    let mut entity = encode(&EntityV1 {
+        kind: e.kind,
+        weavy: e.weavy.clone(),
+        mautic: e.mautic.clone(),
+        bases: e.bases.clone(),
+        created_cycle: e.created_cycle,
+    });
+    entity[0] = 1;
+    let mut record = encode(&RecordV1 {
+        modified_at: r.modified_at,
+        last_cycle: r.last_cycle,
+        email: r.email.clone(),
+        company_key: r.company_key.clone(),
+        company_name: r.company_name.clone(),
+        company_ref: r.company_ref.clone(),
+        gone: r.gone,
+        fields: r
+            .fields
+            .iter()
+            .map(|f| FieldV1 {
+                name: f.name.clone(),
+                value: f.value.clone(),
+                at: f.at,
+                seq: f.seq,
+            })
+            .collect(),
+    });
+    record[0] = 1;
+    (entity, record)
+}
+
+fn numbered<'a>(
+    fields: &'a [(String, StoredValue)],
+    ids: &dyn FieldIds,
+) -> Result<Vec<(u32, &'a StoredValue)>, StoreError> {
+    fields
+        .iter()
+        .map(|(name, value)| Ok((ids.id(name)?, value)))
+        .collect()
+}
+
+fn named(
+    fields: Vec<(u32, StoredValue)>,
+    ids: &dyn FieldIds,
+    what: &'static str,
+) -> Result<Vec<(String, StoredValue)>, StoreError> {
+    fields
+        .into_iter()
+        .map(|(id, value)| Ok((ids.name(id, what)?, value)))
+        .collect()
 }
 
 /// Microseconds since the Unix epoch.
@@ -184,10 +355,11 @@ impl StoredField {
     }
 }
 
-/// A record's state (see [`crate::model::RecordState`]). Read with [`decode_record`].
+/// A record's state (see [`crate::model::RecordState`]), written by [`encode_record`] and read
+/// by [`decode_record`].
 ///
-/// Stored compactly (format 2): each field's time and sequence are offsets from the record's
-/// smallest. A record's fields mostly come from the same sighting, so an offset is mostly
+/// Stored compactly (format 2): its fields by number ([`FieldIds`]), each field's time and
+/// sequence as offsets from the record's smallest. A record's fields mostly come from the same sighting, so an offset is mostly
 /// zero, a byte instead of the nine of a time in microseconds or of a sequence number.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StoredRecord {
@@ -200,36 +372,6 @@ pub struct StoredRecord {
     pub gone: bool,
     /// Sorted by name.
     pub fields: Vec<StoredField>,
-}
-
-impl Serialize for StoredRecord {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let at0 = self.fields.iter().map(|f| f.at).min().unwrap_or(0);
-        let seq0 = self.fields.iter().map(|f| f.seq).min().unwrap_or(0);
-        RecordOut {
-            modified_at: self.modified_at,
-            last_cycle: self.last_cycle,
-            email: &self.email,
-            company_key: &self.company_key,
-            company_name: &self.company_name,
-            company_ref: &self.company_ref,
-            gone: self.gone,
-            at0,
-            seq0,
-            fields: self
-                .fields
-                .iter()
-                .map(|f| FieldOut {
-                    name: &f.name,
-                    value: &f.value,
-                    // Exact: the true offset is in 0..2^64.
-                    at: f.at.wrapping_sub(at0) as u64,
-                    seq: f.seq - seq0,
-                })
-                .collect(),
-        }
-        .serialize(s)
-    }
 }
 
 /// A [`StoredRecord`] as format 2 writes it.
@@ -250,7 +392,7 @@ struct RecordOut<'a> {
 
 #[derive(Serialize)]
 struct FieldOut<'a> {
-    name: &'a str,
+    field: u32,
     value: &'a StoredValue,
     at: u64,
     seq: u64,
@@ -273,7 +415,7 @@ struct RecordIn {
 
 #[derive(Deserialize)]
 struct FieldIn {
-    name: String,
+    field: u32,
     value: StoredValue,
     at: u64,
     seq: u64,
@@ -325,11 +467,31 @@ impl From<RecordV1> for StoredRecord {
 }
 
 /// The observations of one sighting (its record and time are in the key): every field whose
-/// value changed, with the cycle that saw it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// value changed, with the cycle that saw it. Written by [`encode_observations`], read by
+/// [`decode_observations`]; format 1 laid it out as its fields are, with names.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredObservations {
     pub cycle: u64,
     pub fields: Vec<(String, StoredValue)>,
+}
+
+/// [`StoredObservations`] as format 1 laid them out.
+#[derive(Serialize, Deserialize)]
+struct ObservationsV1 {
+    cycle: u64,
+    fields: Vec<(String, StoredValue)>,
+}
+
+#[derive(Serialize)]
+struct ObservationsOut<'a> {
+    cycle: u64,
+    fields: Vec<(u32, &'a StoredValue)>,
+}
+
+#[derive(Deserialize)]
+struct ObservationsIn {
+    cycle: u64,
+    fields: Vec<(u32, StoredValue)>,
 }
 
 /// A record reference inside a stored value.
@@ -358,13 +520,43 @@ impl StoredRef {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An entity. Written by [`encode_entity`], read by [`decode_entity`]; format 1 laid it out
+/// as its fields are, with names.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredEntity {
     pub kind: u8,
     pub weavy: Option<StoredRef>,
     pub mautic: Option<StoredRef>,
     pub bases: Vec<(String, StoredValue)>,
     pub created_cycle: u64,
+}
+
+/// A [`StoredEntity`] as format 1 laid it out.
+#[derive(Serialize, Deserialize)]
+struct EntityV1 {
+    kind: u8,
+    weavy: Option<StoredRef>,
+    mautic: Option<StoredRef>,
+    bases: Vec<(String, StoredValue)>,
+    created_cycle: u64,
+}
+
+#[derive(Serialize)]
+struct EntityOut<'a> {
+    kind: u8,
+    weavy: &'a Option<StoredRef>,
+    mautic: &'a Option<StoredRef>,
+    bases: Vec<(u32, &'a StoredValue)>,
+    created_cycle: u64,
+}
+
+#[derive(Deserialize)]
+struct EntityIn {
+    kind: u8,
+    weavy: Option<StoredRef>,
+    mautic: Option<StoredRef>,
+    bases: Vec<(u32, StoredValue)>,
+    created_cycle: u64,
 }
 
 pub fn entity_kind_code(k: EntityKind) -> u8 {
@@ -603,6 +795,32 @@ mod tests {
         assert!(err.to_string().contains("--full"), "{err}");
     }
 
+    /// A dictionary in memory.
+    #[derive(Default)]
+    struct Names(std::cell::RefCell<Vec<String>>);
+
+    impl FieldIds for Names {
+        fn id(&self, name: &str) -> Result<u32, StoreError> {
+            let mut names = self.0.borrow_mut();
+            let id = names.iter().position(|n| n == name).unwrap_or_else(|| {
+                names.push(name.to_owned());
+                names.len() - 1
+            });
+            Ok(id as u32)
+        }
+
+        fn name(&self, id: u32, what: &'static str) -> Result<String, StoreError> {
+            self.0
+                .borrow()
+                .get(id as usize)
+                .cloned()
+                .ok_or(StoreError::Corrupt {
+                    what,
+                    detail: format!("unknown field number {id}"),
+                })
+        }
+    }
+
     /// A record of 20 fields from one sighting, and an edit of one of them later.
     fn record() -> StoredRecord {
         let at = 1_714_557_600_123_456;
@@ -636,16 +854,72 @@ mod tests {
         extremes.fields[1].at = i64::MAX;
         extremes.fields[2].seq = u64::MAX;
         extremes.fields[3].seq = 0;
+        let names = Names::default();
         for r in [record(), extremes, StoredRecord::default()] {
-            let bytes = encode(&r);
+            let bytes = encode_record(&r, &names).unwrap();
             assert_eq!(bytes[0], FORMAT);
-            assert_eq!(decode_record(&bytes).unwrap(), r);
+            assert_eq!(decode_record(&bytes, &names).unwrap(), r);
         }
     }
 
-    /// Format 2 writes each field's time and sequence as offsets: each of the 19 fields from
-    /// the same sighting takes 12 bytes less than in format 1 (a time of 9 bytes and a sequence
-    /// of 5 become a byte each), less the 14 bytes of the record's smallest time and sequence.
+    #[test]
+    fn observations_and_entities_round_trip_and_read_format_1() {
+        let names = Names::default();
+        let fields = vec![
+            (
+                "email".to_owned(),
+                StoredValue::Text("a@example.com".into()),
+            ),
+            ("score".to_owned(), StoredValue::Number(3.5)),
+            ("optin".to_owned(), StoredValue::Blank),
+        ];
+        let o = StoredObservations {
+            cycle: 4,
+            fields: fields.clone(),
+        };
+        let bytes = encode_observations(&o, &names).unwrap();
+        assert_eq!(decode_observations(&bytes, &names).unwrap(), o);
+        let mut v1 = encode(&ObservationsV1 {
+            cycle: 4,
+            fields: fields.clone(),
+        });
+        v1[0] = 1;
+        assert!(bytes.len() < v1.len(), "names are numbers");
+        assert_eq!(decode_observations(&v1, &names).unwrap(), o);
+
+        let e = StoredEntity {
+            kind: 1,
+            weavy: Some(StoredRef {
+                kind: 2,
+                id: "C0001".into(),
+            }),
+            mautic: None,
+            bases: fields.clone(),
+            created_cycle: 1,
+        };
+        let bytes = encode_entity(&e, &names).unwrap();
+        assert_eq!(decode_entity(&bytes, &names).unwrap(), e);
+        let mut v1 = encode(&EntityV1 {
+            kind: e.kind,
+            weavy: e.weavy.clone(),
+            mautic: None,
+            bases: fields,
+            created_cycle: 1,
+        });
+        v1[0] = 1;
+        assert_eq!(decode_entity(&v1, &names).unwrap(), e);
+        // A number the dictionary does not know is damage, not a panic nor a guess.
+        assert!(matches!(
+            decode_entity(&bytes, &Names::default()),
+            Err(StoreError::Corrupt { what: "entity", .. })
+        ));
+    }
+
+    /// Format 2 writes each field's name as a number and its time and sequence as offsets:
+    /// each of the 19 fields from the same sighting takes 12 bytes less than in format 1 for
+    /// its time and sequence alone (a time of 9 bytes and a sequence of 5 become a byte each),
+    /// less the 14 bytes of the record's smallest time and sequence, and 8 less for its name
+    /// (`field_07`, 9 bytes with its length, becomes a byte).
     #[test]
     fn a_record_is_stored_compactly() {
         let r = record();
@@ -670,15 +944,16 @@ mod tests {
         };
         let mut old = encode(&v1);
         old[0] = 1;
-        let new = encode(&r);
+        let names = Names::default();
+        let new = encode_record(&r, &names).unwrap();
         assert!(
-            new.len() + 19 * 12 - 14 <= old.len(),
+            new.len() + 19 * 12 - 14 + 20 * 8 <= old.len(),
             "format 2: {} bytes, format 1: {} bytes",
             new.len(),
             old.len()
         );
         // A record written by an older fieldsync still reads the same.
-        assert_eq!(decode_record(&old).unwrap(), r);
+        assert_eq!(decode_record(&old, &names).unwrap(), r);
     }
 
     #[test]
@@ -689,7 +964,7 @@ mod tests {
             &[FORMAT, 0xff, 0xff, 0xff][..],
             &[1, 0xff][..],
         ] {
-            let err = decode_record(bytes).unwrap_err();
+            let err = decode_record(bytes, &Names::default()).unwrap_err();
             assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         }
         let mut ok = encode(&StoredValue::Bool(true));

@@ -1,6 +1,9 @@
 //! Entities, their links and bases; the merge commit; the outbox.
 
-use super::codec::{self, StoredConflict, StoredEntity, StoredPatch, StoredRef, StoredValue};
+use super::codec::{
+    self, FieldIds, StoredConflict, StoredEntity, StoredPatch, StoredRef, StoredValue,
+};
+use super::field_ids::InTransaction;
 use super::{Store, StoreError, abort, keys};
 use crate::model::{ConflictEntry, Entity, EntityId, Patch, RecordKind, RecordRef, Side, Value};
 use sled::Transactional;
@@ -84,7 +87,7 @@ impl Store {
     pub fn entity(&self, id: EntityId) -> Result<Option<Entity>, StoreError> {
         self.entities
             .get(keys::entity(id))?
-            .map(|v| entity_from(id, codec::decode(&v, "entity")?))
+            .map(|v| entity_from(id, codec::decode_entity(&v, &*self.fields)?))
             .transpose()
     }
 
@@ -100,7 +103,10 @@ impl Store {
     pub fn entities(&self) -> impl Iterator<Item = Result<Entity, StoreError>> + '_ {
         self.entities.iter().map(|kv| {
             let (k, v) = kv?;
-            entity_from(keys::parse_entity(&k)?, codec::decode(&v, "entity")?)
+            entity_from(
+                keys::parse_entity(&k)?,
+                codec::decode_entity(&v, &*self.fields)?,
+            )
         })
     }
 
@@ -113,6 +119,11 @@ impl Store {
             .conflicts
             .iter()
             .map(|_| self.db.generate_id())
+            .collect::<Result<_, _>>()?;
+        let entities: Vec<Vec<u8>> = c
+            .entities
+            .iter()
+            .map(|e| codec::encode_entity(&stored_entity(e), &*self.fields))
             .collect::<Result<_, _>>()?;
         (
             &self.entities,
@@ -128,8 +139,8 @@ impl Store {
                 for r in &c.unlinked {
                     links.remove(keys::record(r))?;
                 }
-                for e in &c.entities {
-                    ent.insert(&keys::entity(e.id), codec::encode(&stored_entity(e)))?;
+                for (e, bytes) in c.entities.iter().zip(&entities) {
+                    ent.insert(&keys::entity(e.id), bytes.as_slice())?;
                     for r in [&e.weavy, &e.mautic].into_iter().flatten() {
                         links.insert(keys::record(r), &keys::entity(e.id))?;
                     }
@@ -262,6 +273,29 @@ impl Store {
             .iter()
             .map(|_| self.db.generate_id())
             .collect::<Result<_, _>>()?;
+        // Every base's name gets its number now, not inside the transaction (see
+        // `InTransaction`).
+        for a in acks {
+            for (field, _) in a.bases {
+                self.fields.id(field)?;
+            }
+        }
+        let ids = InTransaction::new(&self.fields);
+        loop {
+            match self.patches_done_once(acks, conflicts, &seqs, &ids) {
+                Err(_) if ids.number_missing()? => continue,
+                done => return done,
+            }
+        }
+    }
+
+    fn patches_done_once(
+        &self,
+        acks: &[Ack<'_>],
+        conflicts: &[ConflictEntry],
+        seqs: &[u64],
+        ids: &InTransaction<'_>,
+    ) -> Result<(), StoreError> {
         let prepared: Vec<([u8; 10], Vec<u8>, [u8; 8])> = acks
             .iter()
             .map(|a| {
@@ -285,7 +319,7 @@ impl Store {
                         continue;
                     };
                     let mut e =
-                        entity_from(a.sent.entity, codec::decode(&v, "entity").map_err(abort)?)
+                        entity_from(a.sent.entity, codec::decode_entity(&v, ids).map_err(abort)?)
                             .map_err(abort)?;
                     if let Some(r) = a.new_record {
                         *e.record_mut(r.side()) = Some(r.clone());
@@ -294,9 +328,12 @@ impl Store {
                     for (field, value) in a.bases {
                         e.bases.insert(field.clone(), value.clone());
                     }
-                    ent.insert(ekey, codec::encode(&stored_entity(&e)))?;
+                    ent.insert(
+                        ekey,
+                        codec::encode_entity(&stored_entity(&e), ids).map_err(abort)?,
+                    )?;
                 }
-                for (entry, seq) in conflicts.iter().zip(&seqs) {
+                for (entry, seq) in conflicts.iter().zip(seqs) {
                     log.insert(
                         &keys::conflict(codec::micros(entry.at), *seq),
                         codec::encode(&StoredConflict::from(entry)),

@@ -16,7 +16,7 @@
 //! | `conflicts` | time, sequence | conflict entry | the append-only conflict log |
 //! | `cursors` | table | time | where the next pull of a table starts |
 //! | `cycles` | cycle | report | what each cycle did (for `status`) |
-//! | `meta` | name | value | schema version, counters |
+//! | `meta` | name | value | schema version, counters, the field dictionary (`field/` and a number: a name) |
 //!
 //! # Atomicity
 //!
@@ -28,6 +28,7 @@
 pub mod codec;
 mod conflicts;
 mod entities;
+mod field_ids;
 mod integrity;
 pub mod keys;
 mod records;
@@ -141,6 +142,8 @@ pub struct Store {
     cursors: sled::Tree,
     cycles: sled::Tree,
     meta: sled::Tree,
+    /// The numbers of field names in stored values, from `meta`.
+    fields: std::sync::Arc<field_ids::FieldDictionary>,
 }
 
 /// The path a temporary store reports.
@@ -217,6 +220,7 @@ impl Store {
             cursors: tree("cursors")?,
             cycles: tree("cycles")?,
             meta: tree("meta")?,
+            fields: std::sync::Arc::new(field_ids::FieldDictionary::load(tree("meta")?)?),
             db,
             path,
         };

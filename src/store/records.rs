@@ -2,6 +2,7 @@
 //! reading them back.
 
 use super::codec::{self, StoredField, StoredObservations, StoredRecord, StoredValue};
+use super::field_ids::InTransaction;
 use super::{Store, StoreError, abort, keys};
 use crate::merge::{self, Fold};
 use crate::model::{Observation, RecordKind, RecordRef, RecordState, Value};
@@ -92,7 +93,7 @@ impl Store {
                 None => self
                     .records
                     .get(&key)?
-                    .map(|v| codec::decode_record(&v))
+                    .map(|v| codec::decode_record(&v, &*self.fields))
                     .transpose()?,
             };
             let is_new = old.is_none();
@@ -137,7 +138,7 @@ impl Store {
             if !logged.fields.is_empty() {
                 obs.insert(
                     keys::observations(&s.record, at, hash.finish()),
-                    codec::encode(&logged),
+                    codec::encode_observations(&logged, &*self.fields)?,
                 );
             }
 
@@ -197,7 +198,7 @@ impl Store {
             // fieldsync wrote it) is not written again.
             if changed || restate {
                 rec.last_cycle = cycle;
-                records.insert(key.clone(), codec::encode(&rec));
+                records.insert(key.clone(), codec::encode_record(&rec, &*self.fields)?);
             }
             touched.insert(key, rec);
         }
@@ -224,7 +225,7 @@ impl Store {
     pub fn record(&self, r: &RecordRef) -> Result<Option<RecordState>, StoreError> {
         self.records
             .get(keys::record(r))?
-            .map(|v| codec::decode_record(&v).map(record_state))
+            .map(|v| codec::decode_record(&v, &*self.fields).map(record_state))
             .transpose()
     }
 
@@ -274,15 +275,24 @@ impl Store {
     /// Marks a record as gone on its side (it answered 404 and could not be found again).
     pub fn mark_gone(&self, r: &RecordRef) -> Result<(), StoreError> {
         let key = keys::record(r);
-        self.records.transaction(|t| {
-            if let Some(v) = t.get(&key)? {
-                let mut rec = codec::decode_record(&v).map_err(abort)?;
-                rec.gone = true;
-                t.insert(key.as_slice(), codec::encode(&rec))?;
+        let ids = InTransaction::new(&self.fields);
+        loop {
+            let marked = self.records.transaction(|t| {
+                if let Some(v) = t.get(&key)? {
+                    let mut rec = codec::decode_record(&v, &ids).map_err(abort)?;
+                    rec.gone = true;
+                    t.insert(
+                        key.as_slice(),
+                        codec::encode_record(&rec, &ids).map_err(abort)?,
+                    )?;
+                }
+                Ok(())
+            });
+            match marked {
+                Err(_) if ids.number_missing()? => continue,
+                done => return Ok(done?),
             }
-            Ok(())
-        })?;
-        Ok(())
+        }
     }
 
     /// Every observation of a record, in time order (then field order within one sighting),
@@ -298,7 +308,7 @@ impl Store {
                     let (k, v) = kv?;
                     let (_, rest) = keys::parse_record(&k)?;
                     let at = codec::from_micros(keys::parse_observations_rest(rest)?);
-                    let o: StoredObservations = codec::decode(&v, "observations")?;
+                    let o = codec::decode_observations(&v, &*self.fields)?;
                     Ok::<_, StoreError>((at, o))
                 })();
                 let items: Vec<Result<(String, Observation, u64), StoreError>> = match entry {
@@ -374,6 +384,7 @@ impl Store {
         Ok(self.dirty.contains_key(keys::record(r))?)
     }
 
+    /// The number of dirty marks. It reads every one of them: not for a cycle's hot path.
     pub fn dirty_count(&self) -> usize {
         self.dirty.len()
     }

@@ -520,3 +520,70 @@ fn a_sighting_that_changes_nothing_is_not_stored_again() {
     assert_eq!(state.last_cycle, 4);
     assert_eq!(state.fields["firstname"].value, Value::text("Jeanne"));
 }
+
+/// A database an older fieldsync wrote (format 1: field names in the values) is read, and what
+/// is written over it takes numbers from the dictionary, also inside a transaction, where a
+/// name cannot get a number (the acknowledgement, a record marked gone).
+#[test]
+fn values_of_format_1_are_read_and_rewritten_with_numbers() {
+    let s = Store::temporary().unwrap();
+    let c1 = contact("C1");
+    let id = EntityId(41);
+    let old_entity = codec::StoredEntity {
+        kind: 1,
+        weavy: Some(codec::StoredRef::from(&c1)),
+        mautic: None,
+        bases: vec![("legacy_base".into(), codec::StoredValue::Text("B".into()))],
+        created_cycle: 1,
+    };
+    let old_record = codec::StoredRecord {
+        modified_at: Some(codec::micros(t(5))),
+        last_cycle: 1,
+        email: Some("a@x.fr".into()),
+        fields: vec![codec::StoredField {
+            name: "legacy_field".into(),
+            value: codec::StoredValue::Text("F".into()),
+            at: codec::micros(t(5)),
+            seq: 9,
+        }],
+        ..Default::default()
+    };
+    let (entity_bytes, record_bytes) = codec::encode_format_1(&old_entity, &old_record);
+    s.entities.insert(keys::entity(id), entity_bytes).unwrap();
+    s.records.insert(keys::record(&c1), record_bytes).unwrap();
+
+    let e = s.entity(id).unwrap().unwrap();
+    assert_eq!(e.bases.get("legacy_base"), Some(&Value::text("B")));
+    let r = s.record(&c1).unwrap().unwrap();
+    assert_eq!(
+        r.fields.get("legacy_field").unwrap().value,
+        Value::text("F")
+    );
+
+    let patch = Patch {
+        entity: id,
+        record: c1.clone(),
+        op: PatchOp::Update,
+        writes: vec![],
+        cycle: 2,
+        attempts: 0,
+    };
+    s.patch_done(&patch, None, &[("firstname".into(), Value::text("A"))])
+        .unwrap();
+    s.mark_gone(&c1).unwrap();
+
+    let raw = s.entities.get(keys::entity(id)).unwrap().unwrap();
+    assert_eq!(raw[0], codec::FORMAT);
+    let e = s.entity(id).unwrap().unwrap();
+    assert_eq!(e.bases.get("legacy_base"), Some(&Value::text("B")));
+    assert_eq!(e.bases.get("firstname"), Some(&Value::text("A")));
+    let raw = s.records.get(keys::record(&c1)).unwrap().unwrap();
+    assert_eq!(raw[0], codec::FORMAT);
+    let r = s.record(&c1).unwrap().unwrap();
+    assert!(r.gone);
+    assert_eq!(
+        r.fields.get("legacy_field").unwrap().value,
+        Value::text("F")
+    );
+    assert_eq!(s.fields.len(), 3);
+}

@@ -1,0 +1,211 @@
+//! The field dictionary: the number each field name has in stored values (see
+//! [`codec::FieldIds`]).
+//!
+//! It lives in the `meta` tree, one entry a name (`field/` and the number, big-endian), and in
+//! memory once the database is open. A number is given the first time a name is stored and is
+//! never reused nor renumbered: a name is written to the dictionary before any value that uses
+//! its number, and sled makes writes durable in the order they were made, so a value read
+//! back always finds its names.
+
+use super::StoreError;
+use super::codec::{self, FieldIds};
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+const PREFIX: &[u8] = b"field/";
+
+#[derive(Debug)]
+pub(crate) struct FieldDictionary {
+    meta: sled::Tree,
+    names: RwLock<Names>,
+}
+
+#[derive(Debug, Default)]
+struct Names {
+    ids: HashMap<String, u32>,
+    /// By number.
+    names: Vec<String>,
+}
+
+fn key(id: u32) -> Vec<u8> {
+    let mut k = PREFIX.to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+impl FieldDictionary {
+    /// Reads the dictionary of an open database.
+    pub(crate) fn load(meta: sled::Tree) -> Result<FieldDictionary, StoreError> {
+        const WHAT: &str = "field dictionary";
+        let mut names = Names::default();
+        for kv in meta.scan_prefix(PREFIX) {
+            let (k, v) = kv?;
+            let id = k[PREFIX.len()..]
+                .try_into()
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    what: WHAT,
+                    detail: format!("a key of {} bytes", k.len()),
+                })?;
+            // Keys come in number order: the numbers are 0, 1, 2... without a gap.
+            if id as usize != names.names.len() {
+                return Err(StoreError::Corrupt {
+                    what: WHAT,
+                    detail: format!("field number {id} follows {}", names.names.len()),
+                });
+            }
+            let name: String = codec::decode(&v, WHAT)?;
+            names.ids.insert(name.clone(), id);
+            names.names.push(name);
+        }
+        Ok(FieldDictionary {
+            meta,
+            names: RwLock::new(names),
+        })
+    }
+
+    /// The number of names in the dictionary.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.names
+            .read()
+            .expect("no panic holds the lock")
+            .names
+            .len()
+    }
+}
+
+/// The dictionary as a sled transaction may use it: a name without a number cannot get one
+/// there (the dictionary's write would wait for the transaction's lock), so it is noted and the
+/// encoding fails; the caller numbers the names noted once the transaction is over, and runs
+/// it again. Only a value written by format 1 can hold such a name.
+pub(crate) struct InTransaction<'a> {
+    dictionary: &'a FieldDictionary,
+    missing: std::cell::RefCell<Vec<String>>,
+}
+
+impl<'a> InTransaction<'a> {
+    pub(crate) fn new(dictionary: &'a FieldDictionary) -> Self {
+        InTransaction {
+            dictionary,
+            missing: Default::default(),
+        }
+    }
+
+    /// Numbers the names the last run of the transaction met without a number; false when
+    /// there were none (the transaction's error is its own).
+    pub(crate) fn number_missing(&self) -> Result<bool, StoreError> {
+        let missing = std::mem::take(&mut *self.missing.borrow_mut());
+        for name in &missing {
+            self.dictionary.id(name)?;
+        }
+        Ok(!missing.is_empty())
+    }
+}
+
+impl FieldIds for InTransaction<'_> {
+    fn id(&self, name: &str) -> Result<u32, StoreError> {
+        if let Some(id) = self.dictionary.known(name) {
+            return Ok(id);
+        }
+        self.missing.borrow_mut().push(name.to_owned());
+        Err(StoreError::Corrupt {
+            what: "field dictionary",
+            detail: format!("the field {name} has no number yet"),
+        })
+    }
+
+    fn name(&self, id: u32, what: &'static str) -> Result<String, StoreError> {
+        self.dictionary.name(id, what)
+    }
+}
+
+impl FieldDictionary {
+    /// The number of a name, if it has one.
+    fn known(&self, name: &str) -> Option<u32> {
+        self.names
+            .read()
+            .expect("no panic holds the lock")
+            .ids
+            .get(name)
+            .copied()
+    }
+}
+
+impl FieldIds for FieldDictionary {
+    fn id(&self, name: &str) -> Result<u32, StoreError> {
+        if let Some(id) = self.known(name) {
+            return Ok(id);
+        }
+        let mut names = self.names.write().expect("no panic holds the lock");
+        if let Some(&id) = names.ids.get(name) {
+            return Ok(id);
+        }
+        let id = u32::try_from(names.names.len()).expect("fewer than 2^32 field names");
+        // Stored before the number is handed out, so before any value that uses it.
+        self.meta.insert(key(id), codec::encode(&name))?;
+        names.ids.insert(name.to_owned(), id);
+        names.names.push(name.to_owned());
+        Ok(id)
+    }
+
+    fn name(&self, id: u32, what: &'static str) -> Result<String, StoreError> {
+        self.names
+            .read()
+            .expect("no panic holds the lock")
+            .names
+            .get(id as usize)
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt {
+                what,
+                detail: format!("unknown field number {id}"),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> sled::Tree {
+        sled::Config::new()
+            .temporary(true)
+            .open()
+            .unwrap()
+            .open_tree("meta")
+            .unwrap()
+    }
+
+    #[test]
+    fn a_name_keeps_its_number_across_a_reopen() {
+        let meta = meta();
+        let d = FieldDictionary::load(meta.clone()).unwrap();
+        assert_eq!(d.id("email").unwrap(), 0);
+        assert_eq!(d.id("city").unwrap(), 1);
+        assert_eq!(d.id("email").unwrap(), 0);
+        assert_eq!(d.len(), 2);
+        let again = FieldDictionary::load(meta).unwrap();
+        assert_eq!(again.name(1, "test").unwrap(), "city");
+        assert_eq!(again.id("email").unwrap(), 0);
+        assert_eq!(again.id("phone").unwrap(), 2);
+    }
+
+    #[test]
+    fn an_unknown_number_is_a_damaged_value() {
+        let d = FieldDictionary::load(meta()).unwrap();
+        let err = d.name(7, "record").unwrap_err();
+        assert!(
+            matches!(err, StoreError::Corrupt { what: "record", .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_gap_in_the_numbers_is_refused() {
+        let meta = meta();
+        meta.insert(key(0), codec::encode(&"email")).unwrap();
+        meta.insert(key(2), codec::encode(&"city")).unwrap();
+        let err = FieldDictionary::load(meta).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    }
+}
