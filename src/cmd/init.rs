@@ -172,8 +172,8 @@ max_patch_attempts = 5
 [store]
 # The database (a directory), relative to this file.
 path = "fieldsync.db"
-# Memory the database may use for its cache, in MiB.
-cache_mb = 64
+# Memory the database may use for its cache, in MiB (sled holds about twice this).
+cache_mb = 32
 
 # Field mappings. Each joins a canonical name (used in logs and the audit) to a weavy field
 # and a Mautic alias, with:
