@@ -14,7 +14,8 @@ use fieldsync::connector::weavy::{self, Dictionary};
 use fieldsync::model::{FieldType, RecordKind, Value, ValueLimits};
 use fieldsync::store::StoreError;
 use fieldsync::store::codec::{
-    self, FieldIds, StoredConflict, StoredEntity, StoredObservations, StoredPatch, StoredRecord,
+    self, MemoryFieldIds, StoredConflict, StoredEntity, StoredObservations, StoredPatch,
+    StoredRecord,
 };
 use fieldsync::sync::CycleReport;
 use proptest::prelude::*;
@@ -470,42 +471,14 @@ fn corrupt(e: StoreError) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// A field dictionary for the fuzzed values: numbers 0 to 999 are known (`f0`...), and a name
+/// The field dictionary of the fuzzed values: numbers 0 to 999 are known (`f0`...), and a name
 /// met in a value of format 1 gets the next number.
-struct Numbers(std::cell::RefCell<Vec<String>>);
-
-impl Numbers {
-    fn new() -> Self {
-        Numbers(std::cell::RefCell::new(
-            (0..1000).map(|i| format!("f{i}")).collect(),
-        ))
-    }
-}
-
-impl FieldIds for Numbers {
-    fn id(&self, name: &str) -> Result<u32, StoreError> {
-        let mut names = self.0.borrow_mut();
-        let id = names.iter().position(|n| n == name).unwrap_or_else(|| {
-            names.push(name.to_owned());
-            names.len() - 1
-        });
-        Ok(id as u32)
-    }
-
-    fn name(&self, id: u32, what: &'static str) -> Result<String, StoreError> {
-        self.0
-            .borrow()
-            .get(id as usize)
-            .cloned()
-            .ok_or(StoreError::Corrupt {
-                what,
-                detail: format!("unknown field number {id}"),
-            })
-    }
+fn numbers() -> MemoryFieldIds {
+    MemoryFieldIds::with_names((0..1000).map(|i| format!("f{i}")))
 }
 
 fn check_codec(data: &[u8]) -> Result<(), TestCaseError> {
-    let ids = Numbers::new();
+    let ids = numbers();
     macro_rules! decode {
         ($t:ty) => {
             decode!(
@@ -616,7 +589,7 @@ fn the_seeds_are_valid_answers() {
     assert!(
         seeds("store_codec")
             .iter()
-            .filter(|s| codec::decode_record(s, &Numbers::new()).is_ok())
+            .filter(|s| codec::decode_record(s, &numbers()).is_ok())
             .count()
             >= 1
     );

@@ -128,27 +128,19 @@ pub fn decode_record(bytes: &[u8], ids: &dyn FieldIds) -> Result<StoredRecord, S
         (1, body) => Ok(decode_body::<RecordV1>(body, WHAT)?.into()),
         (_, body) => {
             let r: RecordIn = decode_body(body, WHAT)?;
-            Ok(StoredRecord {
-                modified_at: r.modified_at,
-                last_cycle: r.last_cycle,
-                email: r.email,
-                company_key: r.company_key,
-                company_name: r.company_name,
-                company_ref: r.company_ref,
-                gone: r.gone,
-                fields: r
-                    .fields
-                    .into_iter()
-                    .map(|f| {
-                        Ok(StoredField {
-                            name: ids.name(f.field, WHAT)?,
-                            value: f.value,
-                            at: r.at0.wrapping_add(f.at as i64),
-                            seq: r.seq0.wrapping_add(f.seq),
-                        })
+            let fields = r
+                .fields
+                .into_iter()
+                .map(|f| {
+                    Ok(StoredField {
+                        name: ids.name(f.field, WHAT)?,
+                        value: f.value,
+                        at: r.at0.wrapping_add(f.at as i64),
+                        seq: r.seq0.wrapping_add(f.seq),
                     })
-                    .collect::<Result<_, StoreError>>()?,
-            })
+                })
+                .collect::<Result<_, StoreError>>()?;
+            Ok(r.head.with_fields(fields))
         }
     }
 }
@@ -226,25 +218,68 @@ pub fn decode_entity(bytes: &[u8], ids: &dyn FieldIds) -> Result<StoredEntity, S
     }
 }
 
-/// An entity and a record as format 1 wrote them: what an older fieldsync left in a database.
+/// A field dictionary held in memory, for values read outside a database (tests, tools): a
+/// name met for the first time gets the next number.
+#[derive(Debug, Default)]
+pub struct MemoryFieldIds(std::sync::RwLock<Vec<String>>);
+
+impl MemoryFieldIds {
+    /// A dictionary that already numbers `names`, from 0.
+    pub fn with_names(names: impl IntoIterator<Item = String>) -> Self {
+        MemoryFieldIds(std::sync::RwLock::new(names.into_iter().collect()))
+    }
+}
+
+impl FieldIds for MemoryFieldIds {
+    fn id(&self, name: &str) -> Result<u32, StoreError> {
+        let mut names = self.0.write().expect("no panic holds the lock");
+        let id = names.iter().position(|n| n == name).unwrap_or_else(|| {
+            names.push(name.to_owned());
+            names.len() - 1
+        });
+        Ok(id as u32)
+    }
+
+    fn name(&self, id: u32, what: &'static str) -> Result<String, StoreError> {
+        self.0
+            .read()
+            .expect("no panic holds the lock")
+            .get(id as usize)
+            .cloned()
+            .ok_or(StoreError::Corrupt {
+                what,
+                detail: format!("unknown field number {id}"),
+            })
+    }
+}
+
+/// An entity as format 1 wrote it: what an older fieldsync left in a database.
 #[cfg(test)]
-pub(crate) fn encode_format_1(e: &StoredEntity, r: &StoredRecord) -> (Vec<u8>, Vec<u8>) {
-    let mut entity = encode(&EntityV1 {
+pub(crate) fn encode_entity_format_1(e: &StoredEntity) -> Vec<u8> {
+    let mut bytes = encode(&EntityV1 {
         kind: e.kind,
         weavy: e.weavy.clone(),
         mautic: e.mautic.clone(),
         bases: e.bases.clone(),
         created_cycle: e.created_cycle,
     });
-    entity[0] = 1;
-    let mut record = encode(&RecordV1 {
-        modified_at: r.modified_at,
-        last_cycle: r.last_cycle,
-        email: r.email.clone(),
-        company_key: r.company_key.clone(),
-        company_name: r.company_name.clone(),
-        company_ref: r.company_ref.clone(),
-        gone: r.gone,
+    bytes[0] = 1;
+    bytes
+}
+
+/// A record as format 1 wrote it.
+#[cfg(test)]
+pub(crate) fn encode_record_format_1(r: &StoredRecord) -> Vec<u8> {
+    let mut bytes = encode(&RecordV1 {
+        head: RecordHead {
+            modified_at: r.modified_at,
+            last_cycle: r.last_cycle,
+            email: r.email.clone(),
+            company_key: r.company_key.clone(),
+            company_name: r.company_name.clone(),
+            company_ref: r.company_ref.clone(),
+            gone: r.gone,
+        },
         fields: r
             .fields
             .iter()
@@ -256,8 +291,8 @@ pub(crate) fn encode_format_1(e: &StoredEntity, r: &StoredRecord) -> (Vec<u8>, V
             })
             .collect(),
     });
-    record[0] = 1;
-    (entity, record)
+    bytes[0] = 1;
+    bytes
 }
 
 fn numbered<'a>(
@@ -398,9 +433,10 @@ struct FieldOut<'a> {
     seq: u64,
 }
 
-/// A [`StoredRecord`] as format 2 reads it.
-#[derive(Deserialize)]
-struct RecordIn {
+/// What a stored record holds besides its fields, laid out the same in both formats (bincode
+/// writes a struct inside another as its fields in line, so nesting it changes no byte).
+#[derive(Serialize, Deserialize)]
+struct RecordHead {
     modified_at: Option<i64>,
     last_cycle: u64,
     email: Option<String>,
@@ -408,6 +444,27 @@ struct RecordIn {
     company_name: Option<String>,
     company_ref: Option<String>,
     gone: bool,
+}
+
+impl RecordHead {
+    fn with_fields(self, fields: Vec<StoredField>) -> StoredRecord {
+        StoredRecord {
+            modified_at: self.modified_at,
+            last_cycle: self.last_cycle,
+            email: self.email,
+            company_key: self.company_key,
+            company_name: self.company_name,
+            company_ref: self.company_ref,
+            gone: self.gone,
+            fields,
+        }
+    }
+}
+
+/// A [`StoredRecord`] as format 2 reads it.
+#[derive(Deserialize)]
+struct RecordIn {
+    head: RecordHead,
     at0: i64,
     seq0: u64,
     fields: Vec<FieldIn>,
@@ -424,13 +481,7 @@ struct FieldIn {
 /// A [`StoredRecord`] as format 1 laid it out: each field's time and sequence whole.
 #[derive(Serialize, Deserialize)]
 struct RecordV1 {
-    modified_at: Option<i64>,
-    last_cycle: u64,
-    email: Option<String>,
-    company_key: Option<String>,
-    company_name: Option<String>,
-    company_ref: Option<String>,
-    gone: bool,
+    head: RecordHead,
     fields: Vec<FieldV1>,
 }
 
@@ -444,16 +495,8 @@ struct FieldV1 {
 
 impl From<RecordV1> for StoredRecord {
     fn from(r: RecordV1) -> Self {
-        StoredRecord {
-            modified_at: r.modified_at,
-            last_cycle: r.last_cycle,
-            email: r.email,
-            company_key: r.company_key,
-            company_name: r.company_name,
-            company_ref: r.company_ref,
-            gone: r.gone,
-            fields: r
-                .fields
+        r.head.with_fields(
+            r.fields
                 .into_iter()
                 .map(|f| StoredField {
                     name: f.name,
@@ -462,7 +505,7 @@ impl From<RecordV1> for StoredRecord {
                     seq: f.seq,
                 })
                 .collect(),
-        }
+        )
     }
 }
 
@@ -795,32 +838,6 @@ mod tests {
         assert!(err.to_string().contains("--full"), "{err}");
     }
 
-    /// A dictionary in memory.
-    #[derive(Default)]
-    struct Names(std::cell::RefCell<Vec<String>>);
-
-    impl FieldIds for Names {
-        fn id(&self, name: &str) -> Result<u32, StoreError> {
-            let mut names = self.0.borrow_mut();
-            let id = names.iter().position(|n| n == name).unwrap_or_else(|| {
-                names.push(name.to_owned());
-                names.len() - 1
-            });
-            Ok(id as u32)
-        }
-
-        fn name(&self, id: u32, what: &'static str) -> Result<String, StoreError> {
-            self.0
-                .borrow()
-                .get(id as usize)
-                .cloned()
-                .ok_or(StoreError::Corrupt {
-                    what,
-                    detail: format!("unknown field number {id}"),
-                })
-        }
-    }
-
     /// A record of 20 fields from one sighting, and an edit of one of them later.
     fn record() -> StoredRecord {
         let at = 1_714_557_600_123_456;
@@ -854,7 +871,7 @@ mod tests {
         extremes.fields[1].at = i64::MAX;
         extremes.fields[2].seq = u64::MAX;
         extremes.fields[3].seq = 0;
-        let names = Names::default();
+        let names = MemoryFieldIds::default();
         for r in [record(), extremes, StoredRecord::default()] {
             let bytes = encode_record(&r, &names).unwrap();
             assert_eq!(bytes[0], FORMAT);
@@ -864,7 +881,7 @@ mod tests {
 
     #[test]
     fn observations_and_entities_round_trip_and_read_format_1() {
-        let names = Names::default();
+        let names = MemoryFieldIds::default();
         let fields = vec![
             (
                 "email".to_owned(),
@@ -899,18 +916,11 @@ mod tests {
         };
         let bytes = encode_entity(&e, &names).unwrap();
         assert_eq!(decode_entity(&bytes, &names).unwrap(), e);
-        let mut v1 = encode(&EntityV1 {
-            kind: e.kind,
-            weavy: e.weavy.clone(),
-            mautic: None,
-            bases: fields,
-            created_cycle: 1,
-        });
-        v1[0] = 1;
+        let v1 = encode_entity_format_1(&e);
         assert_eq!(decode_entity(&v1, &names).unwrap(), e);
         // A number the dictionary does not know is damage, not a panic nor a guess.
         assert!(matches!(
-            decode_entity(&bytes, &Names::default()),
+            decode_entity(&bytes, &MemoryFieldIds::default()),
             Err(StoreError::Corrupt { what: "entity", .. })
         ));
     }
@@ -923,28 +933,8 @@ mod tests {
     #[test]
     fn a_record_is_stored_compactly() {
         let r = record();
-        let v1 = RecordV1 {
-            modified_at: r.modified_at,
-            last_cycle: r.last_cycle,
-            email: r.email.clone(),
-            company_key: r.company_key.clone(),
-            company_name: r.company_name.clone(),
-            company_ref: r.company_ref.clone(),
-            gone: r.gone,
-            fields: r
-                .fields
-                .iter()
-                .map(|f| FieldV1 {
-                    name: f.name.clone(),
-                    value: f.value.clone(),
-                    at: f.at,
-                    seq: f.seq,
-                })
-                .collect(),
-        };
-        let mut old = encode(&v1);
-        old[0] = 1;
-        let names = Names::default();
+        let old = encode_record_format_1(&r);
+        let names = MemoryFieldIds::default();
         let new = encode_record(&r, &names).unwrap();
         assert!(
             new.len() + 19 * 12 - 14 + 20 * 8 <= old.len(),
@@ -964,7 +954,7 @@ mod tests {
             &[FORMAT, 0xff, 0xff, 0xff][..],
             &[1, 0xff][..],
         ] {
-            let err = decode_record(bytes, &Names::default()).unwrap_err();
+            let err = decode_record(bytes, &MemoryFieldIds::default()).unwrap_err();
             assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         }
         let mut ok = encode(&StoredValue::Bool(true));

@@ -548,9 +548,15 @@ fn values_of_format_1_are_read_and_rewritten_with_numbers() {
         }],
         ..Default::default()
     };
-    let (entity_bytes, record_bytes) = codec::encode_format_1(&old_entity, &old_record);
-    s.entities.insert(keys::entity(id), entity_bytes).unwrap();
-    s.records.insert(keys::record(&c1), record_bytes).unwrap();
+    s.entities
+        .insert(keys::entity(id), codec::encode_entity_format_1(&old_entity))
+        .unwrap();
+    s.records
+        .insert(
+            keys::record(&c1),
+            codec::encode_record_format_1(&old_record),
+        )
+        .unwrap();
 
     let e = s.entity(id).unwrap().unwrap();
     assert_eq!(e.bases.get("legacy_base"), Some(&Value::text("B")));
