@@ -18,6 +18,10 @@ const PREFIX: &[u8] = b"field/";
 pub(crate) struct FieldDictionary {
     meta: sled::Tree,
     names: RwLock<Names>,
+    /// Why the dictionary could not be read whole. The database is then damaged (see
+    /// [`super::Store::open_to_salvage`]): what was read still names values, and no name gets
+    /// a new number, which could be one the damaged part already gave.
+    damage: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -27,6 +31,33 @@ struct Names {
     names: Vec<String>,
 }
 
+const WHAT: &str = "field dictionary";
+
+/// Reads the names in number order, stopping at the first that cannot be read.
+fn read(meta: &sled::Tree, names: &mut Names) -> Result<(), StoreError> {
+    for kv in meta.scan_prefix(PREFIX) {
+        let (k, v) = kv?;
+        let id = k[PREFIX.len()..]
+            .try_into()
+            .map(u32::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt {
+                what: WHAT,
+                detail: format!("a key of {} bytes", k.len()),
+            })?;
+        // Keys come in number order: the numbers are 0, 1, 2... without a gap.
+        if id as usize != names.names.len() {
+            return Err(StoreError::Corrupt {
+                what: WHAT,
+                detail: format!("field number {id} follows {}", names.names.len()),
+            });
+        }
+        let name: String = codec::decode(&v, WHAT)?;
+        names.ids.insert(name.clone(), id);
+        names.names.push(name);
+    }
+    Ok(())
+}
+
 fn key(id: u32) -> Vec<u8> {
     let mut k = PREFIX.to_vec();
     k.extend_from_slice(&id.to_be_bytes());
@@ -34,34 +65,20 @@ fn key(id: u32) -> Vec<u8> {
 }
 
 impl FieldDictionary {
-    /// Reads the dictionary of an open database.
-    pub(crate) fn load(meta: sled::Tree) -> Result<FieldDictionary, StoreError> {
-        const WHAT: &str = "field dictionary";
+    /// Reads the dictionary of an open database, as far as it can be read (see `damage`).
+    pub(crate) fn load(meta: sled::Tree) -> FieldDictionary {
         let mut names = Names::default();
-        for kv in meta.scan_prefix(PREFIX) {
-            let (k, v) = kv?;
-            let id = k[PREFIX.len()..]
-                .try_into()
-                .map(u32::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt {
-                    what: WHAT,
-                    detail: format!("a key of {} bytes", k.len()),
-                })?;
-            // Keys come in number order: the numbers are 0, 1, 2... without a gap.
-            if id as usize != names.names.len() {
-                return Err(StoreError::Corrupt {
-                    what: WHAT,
-                    detail: format!("field number {id} follows {}", names.names.len()),
-                });
-            }
-            let name: String = codec::decode(&v, WHAT)?;
-            names.ids.insert(name.clone(), id);
-            names.names.push(name);
-        }
-        Ok(FieldDictionary {
+        let damage = read(&meta, &mut names).err().map(|e| e.to_string());
+        FieldDictionary {
             meta,
             names: RwLock::new(names),
-        })
+            damage,
+        }
+    }
+
+    /// Why the dictionary could not be read whole, if it could not.
+    pub(crate) fn damage(&self) -> Option<&str> {
+        self.damage.as_deref()
     }
 
     /// The number of names in the dictionary.
@@ -137,6 +154,12 @@ impl FieldIds for FieldDictionary {
         if let Some(id) = self.known(name) {
             return Ok(id);
         }
+        if let Some(detail) = &self.damage {
+            return Err(StoreError::Corrupt {
+                what: WHAT,
+                detail: detail.clone(),
+            });
+        }
         let mut names = self.names.write().expect("no panic holds the lock");
         if let Some(&id) = names.ids.get(name) {
             return Ok(id);
@@ -179,12 +202,13 @@ mod tests {
     #[test]
     fn a_name_keeps_its_number_across_a_reopen() {
         let meta = meta();
-        let d = FieldDictionary::load(meta.clone()).unwrap();
+        let d = FieldDictionary::load(meta.clone());
         assert_eq!(d.id("email").unwrap(), 0);
         assert_eq!(d.id("city").unwrap(), 1);
         assert_eq!(d.id("email").unwrap(), 0);
         assert_eq!(d.len(), 2);
-        let again = FieldDictionary::load(meta).unwrap();
+        let again = FieldDictionary::load(meta);
+        assert_eq!(again.damage(), None);
         assert_eq!(again.name(1, "test").unwrap(), "city");
         assert_eq!(again.id("email").unwrap(), 0);
         assert_eq!(again.id("phone").unwrap(), 2);
@@ -192,7 +216,7 @@ mod tests {
 
     #[test]
     fn an_unknown_number_is_a_damaged_value() {
-        let d = FieldDictionary::load(meta()).unwrap();
+        let d = FieldDictionary::load(meta());
         let err = d.name(7, "record").unwrap_err();
         assert!(
             matches!(err, StoreError::Corrupt { what: "record", .. }),
@@ -200,12 +224,17 @@ mod tests {
         );
     }
 
+    /// A gap in the numbers is damage: the names before it still name values, and no name
+    /// gets a number (it could be one the lost entry gave).
     #[test]
-    fn a_gap_in_the_numbers_is_refused() {
+    fn a_gap_in_the_numbers_is_damage() {
         let meta = meta();
         meta.insert(key(0), codec::encode(&"email")).unwrap();
         meta.insert(key(2), codec::encode(&"city")).unwrap();
-        let err = FieldDictionary::load(meta).unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        let d = FieldDictionary::load(meta);
+        assert!(d.damage().unwrap().contains("field number 2 follows 1"));
+        assert_eq!(d.name(0, "record").unwrap(), "email");
+        assert_eq!(d.id("email").unwrap(), 0);
+        assert!(matches!(d.id("phone"), Err(StoreError::Corrupt { .. })));
     }
 }

@@ -56,9 +56,15 @@ impl Store {
             .transpose()
     }
 
-    /// Checks the recovered state against the seal: `Err(Damaged)` when durable writes are
-    /// missing.
+    /// Checks the recovered state against the seal, and that the field dictionary reads whole:
+    /// `Err(Damaged)` when durable writes are missing or the dictionary is damaged.
     pub(super) fn check_seal(&self) -> Result<(), StoreError> {
+        if let Some(detail) = self.fields.damage() {
+            return Err(StoreError::Damaged {
+                path: self.path.clone(),
+                detail: format!("its field dictionary cannot be read ({detail})"),
+            });
+        }
         if self.is_temporary() {
             return Ok(());
         }

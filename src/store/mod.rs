@@ -220,7 +220,7 @@ impl Store {
             cursors: tree("cursors")?,
             cycles: tree("cycles")?,
             meta: tree("meta")?,
-            fields: std::sync::Arc::new(field_ids::FieldDictionary::load(tree("meta")?)?),
+            fields: std::sync::Arc::new(field_ids::FieldDictionary::load(tree("meta")?)),
             db,
             path,
         };

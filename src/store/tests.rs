@@ -593,3 +593,41 @@ fn values_of_format_1_are_read_and_rewritten_with_numbers() {
     );
     assert_eq!(s.fields.len(), 3);
 }
+
+/// A field dictionary that cannot be read whole makes the database damaged: it does not open to
+/// sync, and it still opens to salvage its conflict log and what its readable names name.
+#[test]
+fn a_damaged_field_dictionary_is_damage_that_can_be_salvaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let c1 = contact("C1");
+    {
+        let s = Store::open(&path, &StoreOptions::default()).unwrap();
+        s.ingest(1, &[sighting(&c1, 10, "a@x.fr", &[("firstname", "Jean")])])
+            .unwrap();
+        s.append_conflicts(&[conflict(
+            5,
+            "firstname",
+            ConflictRule::Merge(Rule::NewerWins),
+        )])
+        .unwrap();
+        // A number the dictionary never gave: the entry before it is lost.
+        let mut key = b"field/".to_vec();
+        key.extend_from_slice(&5u32.to_be_bytes());
+        s.meta.insert(key, codec::encode(&"phone")).unwrap();
+        s.flush().unwrap();
+    }
+    let err = Store::open(&path, &StoreOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Damaged { detail, .. } if detail.contains("field dictionary")),
+        "{err:?}"
+    );
+    let (s, damage) = Store::open_to_salvage(&path, &StoreOptions::default()).unwrap();
+    assert!(matches!(damage, Some(StoreError::Damaged { .. })));
+    assert_eq!(s.conflicts(&ConflictFilter::default()).count(), 1);
+    let r = s.record(&c1).unwrap().unwrap();
+    assert_eq!(
+        r.fields.get("firstname").unwrap().value,
+        Value::text("Jean")
+    );
+}
