@@ -208,7 +208,7 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// sled's cache, in MiB. sled counts a cached page at its size on disk and holds about
     /// twice that in memory. At the scale bench's 100,000 contacts, 64 instead of 32 costs
-    /// about 60 MB of resident memory (90 MB at 200,000) for no measurable speed.
+    /// about 60 MB of resident memory (70 MB at 200,000) for no measurable speed.
     pub cache_mb: u64,
 }
 

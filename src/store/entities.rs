@@ -273,20 +273,15 @@ impl Store {
             .iter()
             .map(|_| self.db.generate_id())
             .collect::<Result<_, _>>()?;
-        // Every base's name gets its number now, not inside the transaction (see
-        // `InTransaction`).
+        // The bases' names get their numbers before the transaction, which cannot give them
+        // (it would run twice for a name stored the first time).
         for a in acks {
             for (field, _) in a.bases {
                 self.fields.id(field)?;
             }
         }
-        let ids = InTransaction::new(&self.fields);
-        loop {
-            match self.patches_done_once(acks, conflicts, &seqs, &ids) {
-                Err(_) if ids.number_missing()? => continue,
-                done => return done,
-            }
-        }
+        self.fields
+            .in_transaction(|ids| self.patches_done_once(acks, conflicts, &seqs, ids))
     }
 
     fn patches_done_once(

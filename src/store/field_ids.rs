@@ -92,26 +92,19 @@ impl FieldDictionary {
     }
 }
 
-/// The dictionary as a sled transaction may use it: a name without a number cannot get one
-/// there (the dictionary's write would wait for the transaction's lock), so it is noted and the
-/// encoding fails; the caller numbers the names noted once the transaction is over, and runs
-/// it again. Only a value written by format 1 can hold such a name.
+/// The dictionary as a sled transaction may use it (see [`FieldDictionary::in_transaction`]):
+/// a name without a number cannot get one there (the dictionary's write would wait for the
+/// transaction's lock), so it is noted and the encoding fails. Only a value written by format 1
+/// can hold such a name.
 pub(crate) struct InTransaction<'a> {
     dictionary: &'a FieldDictionary,
     missing: std::cell::RefCell<Vec<String>>,
 }
 
-impl<'a> InTransaction<'a> {
-    pub(crate) fn new(dictionary: &'a FieldDictionary) -> Self {
-        InTransaction {
-            dictionary,
-            missing: Default::default(),
-        }
-    }
-
+impl InTransaction<'_> {
     /// Numbers the names the last run of the transaction met without a number; false when
     /// there were none (the transaction's error is its own).
-    pub(crate) fn number_missing(&self) -> Result<bool, StoreError> {
+    fn number_missing(&self) -> Result<bool, StoreError> {
         let missing = std::mem::take(&mut *self.missing.borrow_mut());
         for name in &missing {
             self.dictionary.id(name)?;
@@ -138,6 +131,24 @@ impl FieldIds for InTransaction<'_> {
 }
 
 impl FieldDictionary {
+    /// Runs `transaction`, a sled transaction that encodes or decodes with the dictionary it is
+    /// given: when it failed on names without a number, they are numbered and it runs again.
+    pub(crate) fn in_transaction<T>(
+        &self,
+        transaction: impl Fn(&InTransaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let ids = InTransaction {
+            dictionary: self,
+            missing: Default::default(),
+        };
+        loop {
+            match transaction(&ids) {
+                Err(_) if ids.number_missing()? => continue,
+                done => return done,
+            }
+        }
+    }
+
     /// The number of a name, if it has one.
     fn known(&self, name: &str) -> Option<u32> {
         self.names

@@ -2,7 +2,6 @@
 //! reading them back.
 
 use super::codec::{self, StoredField, StoredObservations, StoredRecord, StoredValue};
-use super::field_ids::InTransaction;
 use super::{Store, StoreError, abort, keys};
 use crate::merge::{self, Fold};
 use crate::model::{Observation, RecordKind, RecordRef, RecordState, Value};
@@ -275,24 +274,19 @@ impl Store {
     /// Marks a record as gone on its side (it answered 404 and could not be found again).
     pub fn mark_gone(&self, r: &RecordRef) -> Result<(), StoreError> {
         let key = keys::record(r);
-        let ids = InTransaction::new(&self.fields);
-        loop {
-            let marked = self.records.transaction(|t| {
+        self.fields.in_transaction(|ids| {
+            Ok(self.records.transaction(|t| {
                 if let Some(v) = t.get(&key)? {
-                    let mut rec = codec::decode_record(&v, &ids).map_err(abort)?;
+                    let mut rec = codec::decode_record(&v, ids).map_err(abort)?;
                     rec.gone = true;
                     t.insert(
                         key.as_slice(),
-                        codec::encode_record(&rec, &ids).map_err(abort)?,
+                        codec::encode_record(&rec, ids).map_err(abort)?,
                     )?;
                 }
                 Ok(())
-            });
-            match marked {
-                Err(_) if ids.number_missing()? => continue,
-                done => return Ok(done?),
-            }
-        }
+            })?)
+        })
     }
 
     /// Every observation of a record, in time order (then field order within one sighting),
