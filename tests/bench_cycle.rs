@@ -1,6 +1,7 @@
 //! Smoke test of the scale bench (`cargo bench --bench cycle`): the same harness on a data set
-//! fifty times smaller (2,000 Mautic contacts), checking that it runs end to end and that its
-//! table holds together. The numbers themselves are the bench's business, not this test's.
+//! fifty times smaller (2,000 Mautic contacts), each cycle run twice (`--repeat 2`), checking
+//! that it runs end to end and that its table holds together. The numbers themselves are the
+//! bench's business, not this test's.
 //!
 //! A plain `main` (no test harness): the bench re-executes its own binary for each measured
 //! phase, and so does this test.
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         keep: false,
         seed: 5,
         full_only: false,
+        repeat: 2,
     };
     let results = harness::run(&options).expect("the bench runs");
     print!("{}", harness::table_text(&results));
@@ -49,6 +51,15 @@ fn check(r: &harness::Results, json: &std::path::Path) {
     assert_eq!(written["phases"].as_array().unwrap().len(), 3);
     for p in &r.phases {
         let name = &p.name;
+        // Each run starts from the same simulators and database: the same work each time.
+        assert_eq!(p.runs.len(), 2, "{name}: --repeat 2");
+        for run in &p.runs {
+            assert_eq!(
+                (run.requests, run.write_requests),
+                (p.requests, p.write_requests),
+                "{name}: a run did other work than the first"
+            );
+        }
         assert!(
             p.cycle.report.errors.is_empty(),
             "{name}: {:?}",

@@ -32,6 +32,8 @@ use chrono::{DateTime, Utc};
 use fieldsync::config::Config;
 use fieldsync::model::{RecordKind, Side};
 use fieldsync::sim::dataset::{DatasetSpec, Plan};
+use fieldsync::sim::mautic::MauticSnapshot;
+use fieldsync::sim::weavy::WeavySnapshot;
 use fieldsync::sim::{LoggedRequest, SimPair};
 use fieldsync::sync::CycleReport;
 use serde::{Deserialize, Serialize};
@@ -157,13 +159,29 @@ pub struct Phase {
     /// Requests the cycle sent (all kinds), and of which writes.
     pub requests: u64,
     pub write_requests: u64,
-    /// cycle wall time / floor wall time.
+    /// cycle wall time / floor wall time: the median of the runs' ratios. The other fields
+    /// are those of the run whose ratio is that median (the lower of the two middle ones for
+    /// an even number of runs).
     pub ratio: f64,
+    /// Every run of the cycle and its floor, in the order they ran (one unless `--repeat`).
+    pub runs: Vec<Run>,
     /// The simulators' CPU time during the cycle (the parent process).
     pub sim_cpu_s: f64,
     /// Observations stored so far, all cycles.
     pub observations_total: u64,
     pub bytes_per_observation: f64,
+}
+
+/// One run of a cycle and its floor.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Run {
+    pub cycle_s: f64,
+    pub floor_s: f64,
+    pub ratio: f64,
+    /// Requests the cycle sent, and of which writes: the same in every run of a phase, as
+    /// every run starts from the same state.
+    pub requests: u64,
+    pub write_requests: u64,
 }
 
 /// The whole run.
@@ -187,10 +205,14 @@ pub struct Options {
     pub seed: u64,
     /// Measure the first full cycle and its floor only (`--full-only`): quicker A/B runs.
     pub full_only: bool,
+    /// Runs of each cycle and its floor (`--repeat N`), each from the same state: the
+    /// simulators and the database are put back as they were before the first run.
+    pub repeat: usize,
 }
 
 impl Options {
-    /// Reads `--scale F`, `--json PATH`, `--seed N`, `--keep`, `--full-only`; ignores what cargo adds (`--bench`).
+    /// Reads `--scale F`, `--json PATH`, `--seed N`, `--keep`, `--full-only`, `--repeat N`;
+    /// ignores what cargo adds (`--bench`).
     pub fn parse(args: &[String], default_json: PathBuf) -> Result<Options, String> {
         let mut o = Options {
             scale: 1.0,
@@ -198,6 +220,7 @@ impl Options {
             keep: false,
             seed: 2026,
             full_only: false,
+            repeat: 1,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -220,11 +243,19 @@ impl Options {
                 }
                 "--keep" => o.keep = true,
                 "--full-only" => o.full_only = true,
+                "--repeat" => {
+                    o.repeat = value("--repeat")?
+                        .parse()
+                        .map_err(|e| format!("--repeat: {e}"))?
+                }
                 _ => {}
             }
         }
         if o.scale.is_nan() || o.scale <= 0.0 {
             return Err("--scale must be positive".into());
+        }
+        if o.repeat == 0 {
+            return Err("--repeat must be at least 1".into());
         }
         Ok(o)
     }
@@ -361,45 +392,50 @@ async fn run_phases(options: &Options, dir: &Path) -> Result<Results, String> {
             say(format!("edited: {edited:?}"));
         }
         let before = (pair.weavy.snapshot(), pair.mautic.snapshot());
-        for c in [pair.weavy.control(), pair.mautic.control()] {
-            c.reset_counters();
-            let _ = c.take_requests();
-            c.record_requests(true);
+        // The database as this cycle finds it, to put back before each run after the first.
+        let db_before = dir.join("db-before-run");
+        if options.repeat > 1 {
+            replace_dir(&db, &db_before)?;
         }
-        say(format!("{name} cycle..."));
-        let sim_cpu0 = measure::cpu_seconds();
-        let cycle = cycle::run(dir, &format!("cycle-{n}"), &config_path, &config).await?;
-        let sim_cpu_s = measure::cpu_seconds() - sim_cpu0;
-        let mut log = Vec::new();
-        for (side, c) in [
-            (Side::Weavy, pair.weavy.control()),
-            (Side::Mautic, pair.mautic.control()),
-        ] {
-            c.record_requests(false);
-            log.extend(c.take_requests().into_iter().map(|r| (side, r)));
+        let mut measured: Vec<Measured> = Vec::new();
+        for run in 0..options.repeat {
+            if run > 0 {
+                pair.weavy.restore(&before.0);
+                pair.mautic.restore(&before.1);
+                replace_dir(&db_before, &db)?;
+            }
+            let label = if options.repeat > 1 {
+                format!("{name} cycle, run {} of {}", run + 1, options.repeat)
+            } else {
+                format!("{name} cycle")
+            };
+            measured.push(run_once(&pair, dir, n, &label, &before, &config_path, &config).await?);
         }
-        say(format!(
-            "  {:.2}s, {} requests",
-            cycle.wall_s,
-            cycle.report.requests.values().sum::<u64>()
-        ));
-
-        // The floor, against the state the cycle met.
-        let after = (pair.weavy.snapshot(), pair.mautic.snapshot());
-        pair.weavy.restore(&before.0);
-        pair.mautic.restore(&before.1);
+        let _ = std::fs::remove_dir_all(&db_before);
         drop(before);
-        let writes_file = dir.join(format!("writes-{n}.jsonl"));
-        let replays = write_replays(&writes_file, &log)?;
-        drop(log);
-        let spec = floor_spec(&pair, &config, &cycle, writes_file)?;
-        say(format!("  floor ({replays} writes to replay)..."));
-        let floor: FloorOutcome =
-            spawn_child(dir, &format!("floor-{n}"), &Task::Floor(Box::new(spec))).await?;
-        pair.weavy.restore(&after.0);
-        pair.mautic.restore(&after.1);
-        drop(after);
-        say(format!("  floor {:.2}s", floor.wall_s));
+        let runs: Vec<Run> = measured
+            .iter()
+            .map(|m| Run {
+                cycle_s: m.cycle.wall_s,
+                floor_s: m.floor.wall_s,
+                ratio: m.cycle.wall_s / m.floor.wall_s.max(1e-9),
+                requests: m.cycle.report.requests.values().sum(),
+                write_requests: m.cycle.report.total_write_requests(),
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        order.sort_by(|&a, &b| runs[a].ratio.total_cmp(&runs[b].ratio));
+        let ratio = if order.len() % 2 == 1 {
+            runs[order[order.len() / 2]].ratio
+        } else {
+            let i = order.len() / 2;
+            (runs[order[i - 1]].ratio + runs[order[i]].ratio) / 2.0
+        };
+        let Measured {
+            cycle,
+            floor,
+            sim_cpu_s,
+        } = measured.swap_remove(order[(order.len() - 1) / 2]);
 
         observations_total += cycle.report.observations;
         let minimum = minimum(&config, &cycle.report);
@@ -408,7 +444,8 @@ async fn run_phases(options: &Options, dir: &Path) -> Result<Results, String> {
             name: name.to_owned(),
             requests,
             write_requests: cycle.report.total_write_requests(),
-            ratio: cycle.wall_s / floor.wall_s.max(1e-9),
+            ratio,
+            runs,
             sim_cpu_s,
             observations_total,
             bytes_per_observation: cycle.db_bytes as f64 / observations_total.max(1) as f64,
@@ -426,6 +463,97 @@ async fn run_phases(options: &Options, dir: &Path) -> Result<Results, String> {
         phases,
         targets,
     })
+}
+
+/// One run of a cycle and of its floor.
+struct Measured {
+    cycle: CycleOutcome,
+    floor: FloorOutcome,
+    sim_cpu_s: f64,
+}
+
+/// Runs a cycle from the simulators' state `before`, then its floor against that same state;
+/// leaves the simulators as the cycle left them.
+async fn run_once(
+    pair: &SimPair,
+    dir: &Path,
+    n: usize,
+    label: &str,
+    before: &(WeavySnapshot, MauticSnapshot),
+    config_path: &Path,
+    config: &Config,
+) -> Result<Measured, String> {
+    for c in [pair.weavy.control(), pair.mautic.control()] {
+        c.reset_counters();
+        let _ = c.take_requests();
+        c.record_requests(true);
+    }
+    say(format!("{label}..."));
+    let sim_cpu0 = measure::cpu_seconds();
+    let cycle = cycle::run(dir, &format!("cycle-{n}"), config_path, config).await?;
+    let sim_cpu_s = measure::cpu_seconds() - sim_cpu0;
+    let mut log = Vec::new();
+    for (side, c) in [
+        (Side::Weavy, pair.weavy.control()),
+        (Side::Mautic, pair.mautic.control()),
+    ] {
+        c.record_requests(false);
+        log.extend(c.take_requests().into_iter().map(|r| (side, r)));
+    }
+    say(format!(
+        "  {:.2}s, {} requests",
+        cycle.wall_s,
+        cycle.report.requests.values().sum::<u64>()
+    ));
+
+    // The floor, against the state the cycle met.
+    let after = (pair.weavy.snapshot(), pair.mautic.snapshot());
+    pair.weavy.restore(&before.0);
+    pair.mautic.restore(&before.1);
+    let writes_file = dir.join(format!("writes-{n}.jsonl"));
+    let replays = write_replays(&writes_file, &log)?;
+    drop(log);
+    let spec = floor_spec(pair, config, &cycle, writes_file)?;
+    say(format!("  floor ({replays} writes to replay)..."));
+    let floor: FloorOutcome =
+        spawn_child(dir, &format!("floor-{n}"), &Task::Floor(Box::new(spec))).await?;
+    pair.weavy.restore(&after.0);
+    pair.mautic.restore(&after.1);
+    say(format!("  floor {:.2}s", floor.wall_s));
+    Ok(Measured {
+        cycle,
+        floor,
+        sim_cpu_s,
+    })
+}
+
+/// Makes `to` a copy of the directory `from` (a closed sled database: plain files, one level
+/// of subdirectories), or removes `to` when `from` does not exist.
+fn replace_dir(from: &Path, to: &Path) -> Result<(), String> {
+    fn copy(from: &Path, to: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let target = to.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                copy(&entry.path(), &target)?;
+            } else {
+                std::fs::copy(entry.path(), target)?;
+            }
+        }
+        Ok(())
+    }
+    match std::fs::remove_dir_all(to) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("removing {}: {e}", to.display()));
+        }
+        _ => {}
+    }
+    if from.exists() {
+        copy(from, to)
+            .map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))?;
+    }
+    Ok(())
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), String> {
