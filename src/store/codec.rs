@@ -163,13 +163,7 @@ pub fn decode_observations(
 ) -> Result<StoredObservations, StoreError> {
     const WHAT: &str = "observations";
     match split_format(bytes, WHAT)? {
-        (1, body) => {
-            let o: ObservationsV1 = decode_body(body, WHAT)?;
-            Ok(StoredObservations {
-                cycle: o.cycle,
-                fields: o.fields,
-            })
-        }
+        (1, body) => Ok(decode_body::<ObservationsV1>(body, WHAT)?.into()),
         (_, body) => {
             let o: ObservationsIn = decode_body(body, WHAT)?;
             Ok(StoredObservations {
@@ -195,16 +189,7 @@ pub fn encode_entity(e: &StoredEntity, ids: &dyn FieldIds) -> Result<Vec<u8>, St
 pub fn decode_entity(bytes: &[u8], ids: &dyn FieldIds) -> Result<StoredEntity, StoreError> {
     const WHAT: &str = "entity";
     match split_format(bytes, WHAT)? {
-        (1, body) => {
-            let e: EntityV1 = decode_body(body, WHAT)?;
-            Ok(StoredEntity {
-                kind: e.kind,
-                weavy: e.weavy,
-                mautic: e.mautic,
-                bases: e.bases,
-                created_cycle: e.created_cycle,
-            })
-        }
+        (1, body) => Ok(decode_body::<EntityV1>(body, WHAT)?.into()),
         (_, body) => {
             let e: EntityIn = decode_body(body, WHAT)?;
             Ok(StoredEntity {
@@ -525,6 +510,15 @@ struct ObservationsV1 {
     fields: Vec<(String, StoredValue)>,
 }
 
+impl From<ObservationsV1> for StoredObservations {
+    fn from(o: ObservationsV1) -> Self {
+        StoredObservations {
+            cycle: o.cycle,
+            fields: o.fields,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ObservationsOut<'a> {
     cycle: u64,
@@ -582,6 +576,18 @@ struct EntityV1 {
     mautic: Option<StoredRef>,
     bases: Vec<(String, StoredValue)>,
     created_cycle: u64,
+}
+
+impl From<EntityV1> for StoredEntity {
+    fn from(e: EntityV1) -> Self {
+        StoredEntity {
+            kind: e.kind,
+            weavy: e.weavy,
+            mautic: e.mautic,
+            bases: e.bases,
+            created_cycle: e.created_cycle,
+        }
+    }
 }
 
 #[derive(Serialize)]

@@ -20,7 +20,9 @@
 //! its own process's; the simulators' cost stays in the parent.
 //!
 //! The results are printed as tables and written as JSON (`target/bench-cycle.json` unless
-//! `--json PATH`); `--scale F` multiplies the data set.
+//! `--json PATH`); `--scale F` multiplies the data set; `--repeat N` runs each cycle and its
+//! floor N times from the same state and reports the median ratio (`--full-only`: the first
+//! full cycle only).
 
 mod child;
 mod cycle;
