@@ -95,6 +95,26 @@ fn check(r: &harness::Results, json: &std::path::Path) {
         assert_eq!(read, p.cycle.report.total_pulled(), "{name}: records read");
         assert!(p.cycle.wall_s > 0.0 && p.floor.wall_s > 0.0);
         assert!(p.cycle.peak_rss > 0 && p.cycle.db_bytes > 0);
+        // Opening the database alone was measured in a process of its own: it takes memory,
+        // less than the whole cycle did.
+        assert!(
+            p.open.before_rss > 0,
+            "{name}: the open's child measured nothing"
+        );
+        assert!(
+            p.open.bytes() > 0 && p.open.bytes() < p.cycle.peak_rss,
+            "{name}: opening the database took {} bytes, the cycle's peak {}",
+            p.open.bytes(),
+            p.cycle.peak_rss
+        );
+    }
+    for (i, p) in r.phases.iter().enumerate() {
+        assert_eq!(
+            written["phases"][i]["open"]["peak_rss"].as_u64(),
+            Some(p.open.peak_rss),
+            "{}: the open's measure is in the JSON",
+            p.name
+        );
     }
     let full = &r.phases[0];
     assert!(full.write_requests > 0, "the first cycle writes");

@@ -43,10 +43,20 @@ pub struct ReportFile {
 /// (Linux; the rusage of an exec'd process would count the memory of the process that started
 /// it). `None` where the system does not tell it.
 pub fn peak_rss_bytes() -> Option<u64> {
+    proc_status_bytes("VmHWM:")
+}
+
+/// The process's resident set size now, in bytes: `VmRSS` of `/proc/self/status` (Linux).
+pub fn rss_bytes() -> Option<u64> {
+    proc_status_bytes("VmRSS:")
+}
+
+/// A size line of `/proc/self/status` (given in KiB there), in bytes.
+fn proc_status_bytes(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib: u64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(field))?
         .split_whitespace()
         .next()?
         .parse()

@@ -17,7 +17,9 @@
 //! back in the state the cycle met and runs the floor in a child process (re-executing this
 //! binary with `--child`): a bare client paging through the records the cycle read and
 //! replaying the cycle's write requests (`floor.rs`). The CPU time and peak RSS of each are
-//! its own process's; the simulators' cost stays in the parent.
+//! its own process's; the simulators' cost stays in the parent. Last, another child opens the
+//! database as the cycle left it and does nothing else (`measure::open_store`): the memory
+//! that alone takes, which grows with the data whatever a process then does.
 //!
 //! The results are printed as tables and written as JSON (`target/bench-cycle.json` unless
 //! `--json PATH`); `--scale F` multiplies the data set; `--repeat N` runs each cycle and its
@@ -50,6 +52,33 @@ use std::time::Instant;
 pub enum Task {
     /// The floor of a cycle.
     Floor(Box<FloorSpec>),
+    /// Open the database and nothing else: what the store takes in memory before any work.
+    OpenStore(OpenSpec),
+}
+
+/// The database a child opens to measure what that alone takes (`measure::open_store`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpenSpec {
+    pub path: PathBuf,
+    pub cache_mb: u64,
+}
+
+/// What opening the database took in a process of its own.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct OpenOutcome {
+    /// The child's resident set before it opened the database.
+    pub before_rss: u64,
+    /// Its peak resident set once the database was open.
+    pub peak_rss: u64,
+}
+
+impl OpenOutcome {
+    /// The memory the open took at its peak: sled's record of every page of the database (held
+    /// outside its cache for as long as the database is open) and what its recovery reads (its
+    /// snapshot, the log written since).
+    pub fn bytes(&self) -> u64 {
+        self.peak_rss.saturating_sub(self.before_rss)
+    }
 }
 
 pub use fieldsync::cmd::sync::StepTime;
@@ -172,6 +201,9 @@ pub struct Phase {
     /// Observations stored so far, all cycles.
     pub observations_total: u64,
     pub bytes_per_observation: f64,
+    /// Opening the database as this cycle left it, alone, in a child process: the part of any
+    /// fieldsync process's memory that grows with the data, whatever it then does.
+    pub open: OpenOutcome,
 }
 
 /// One run of a cycle and its floor.
@@ -415,6 +447,15 @@ async fn run_phases(options: &Options, dir: &Path) -> Result<Results, String> {
         }
         let _ = std::fs::remove_dir_all(&db_before);
         drop(before);
+        let open: OpenOutcome = spawn_child(
+            dir,
+            &format!("open-{n}"),
+            &Task::OpenStore(OpenSpec {
+                path: config.store.path.clone(),
+                cache_mb: config.store.cache_mb,
+            }),
+        )
+        .await?;
         let runs: Vec<Run> = measured
             .iter()
             .map(|m| Run {
@@ -451,6 +492,7 @@ async fn run_phases(options: &Options, dir: &Path) -> Result<Results, String> {
             sim_cpu_s,
             observations_total,
             bytes_per_observation: cycle.db_bytes as f64 / observations_total.max(1) as f64,
+            open,
             cycle,
             floor,
             minimum,

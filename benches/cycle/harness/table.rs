@@ -122,13 +122,13 @@ pub fn render(r: &Results) -> String {
     );
     let _ = writeln!(
         s,
-        "| cycle | wall s | floor s | ratio | requests | minimum | writes | records read | fieldsync CPU s | peak RSS MB | DB MB | B/obs |"
+        "| cycle | wall s | floor s | ratio | requests | minimum | writes | records read | fieldsync CPU s | peak RSS MB | DB open MB | DB MB | B/obs |"
     );
-    let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for p in &r.phases {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.0} |",
+            "| {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.0} |",
             p.name,
             secs(p.cycle.wall_s),
             secs(p.floor.wall_s),
@@ -139,10 +139,15 @@ pub fn render(r: &Results) -> String {
             p.cycle.report.total_pulled(),
             secs(p.cycle.cpu_s),
             p.cycle.peak_rss as f64 / MB,
+            p.open.bytes() as f64 / MB,
             p.cycle.db_bytes as f64 / MB,
             p.bytes_per_observation,
         );
     }
+    let _ = writeln!(
+        s,
+        "\nDB open MB: the peak memory of opening the database as the cycle left it, alone, in a process of its own: sled's record of every page (held outside its cache for as long as the database is open) and what its recovery reads."
+    );
     if r.phases.iter().any(|p| p.runs.len() > 1) {
         let _ = writeln!(
             s,
