@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         full_only: false,
         repeat: 2,
     };
+    check_median();
     let results = harness::run(&options).expect("the bench runs");
     print!("{}", harness::table_text(&results));
     check(&results, &options.json);
@@ -53,6 +54,21 @@ fn check(r: &harness::Results, json: &std::path::Path) {
         let name = &p.name;
         // Each run starts from the same simulators and database: the same work each time.
         assert_eq!(p.runs.len(), 2, "{name}: --repeat 2");
+        // Two runs: the ratio is their mean, and the row shown is the lower one's.
+        let (lo, hi) = if p.runs[0].ratio <= p.runs[1].ratio {
+            (&p.runs[0], &p.runs[1])
+        } else {
+            (&p.runs[1], &p.runs[0])
+        };
+        assert!(
+            (p.ratio - (lo.ratio + hi.ratio) / 2.0).abs() < 1e-12,
+            "{name}"
+        );
+        assert_eq!(
+            (p.cycle.wall_s, p.floor.wall_s),
+            (lo.cycle_s, lo.floor_s),
+            "{name}: the row shown is the lower middle run"
+        );
         for run in &p.runs {
             assert_eq!(
                 (run.requests, run.write_requests),
@@ -129,4 +145,23 @@ fn check(r: &harness::Results, json: &std::path::Path) {
         inc.cycle.report.total_pulled() < full.cycle.report.total_pulled() / 10,
         "the incremental cycle reads what changed, not everything"
     );
+}
+
+/// The median of an odd number of runs is the middle one's ratio, and that run is shown; of an
+/// even number, the mean of the two middle ones, and the lower of them is shown.
+fn check_median() {
+    let run = |ratio: f64| harness::Run {
+        cycle_s: ratio,
+        floor_s: 1.0,
+        ratio,
+        requests: 0,
+        write_requests: 0,
+    };
+    let odd = [run(1.6), run(1.4), run(1.5), run(1.3), run(1.7)];
+    assert_eq!(harness::median_run(&odd), (1.5, 2));
+    let even = [run(1.6), run(1.2), run(1.4), run(1.5)];
+    let (ratio, shown) = harness::median_run(&even);
+    assert!((ratio - 1.45).abs() < 1e-12, "{ratio}");
+    assert_eq!(shown, 2);
+    assert_eq!(harness::median_run(&[run(1.9)]), (1.9, 0));
 }

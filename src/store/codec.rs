@@ -379,8 +379,9 @@ impl StoredField {
 /// by [`decode_record`].
 ///
 /// Stored compactly (format 2): its fields by number ([`FieldIds`]), each field's time and
-/// sequence as offsets from the record's smallest. A record's fields mostly come from the same sighting, so an offset is mostly
-/// zero, a byte instead of the nine of a time in microseconds or of a sequence number.
+/// sequence as offsets from the record's smallest. A record's fields mostly come from the same
+/// sighting, so an offset is mostly zero, a byte instead of the nine of a time in microseconds
+/// or of a sequence number.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StoredRecord {
     pub modified_at: Option<i64>,

@@ -120,7 +120,7 @@ impl FieldIds for InTransaction<'_> {
         }
         self.missing.borrow_mut().push(name.to_owned());
         Err(StoreError::Corrupt {
-            what: "field dictionary",
+            what: WHAT,
             detail: format!("the field {name} has no number yet"),
         })
     }

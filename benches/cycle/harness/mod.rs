@@ -63,7 +63,8 @@ pub struct OpenSpec {
     pub cache_mb: u64,
 }
 
-/// What opening the database took in a process of its own.
+/// What opening the database took in a process of its own (the bench's, with the system's
+/// allocator, not the `fieldsync` binary's jemalloc).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct OpenOutcome {
     /// The child's resident set before it opened the database.
@@ -466,19 +467,12 @@ async fn run_phases(options: &Options, dir: &Path) -> Result<Results, String> {
                 write_requests: m.cycle.report.total_write_requests(),
             })
             .collect();
-        let mut order: Vec<usize> = (0..runs.len()).collect();
-        order.sort_by(|&a, &b| runs[a].ratio.total_cmp(&runs[b].ratio));
-        let ratio = if order.len() % 2 == 1 {
-            runs[order[order.len() / 2]].ratio
-        } else {
-            let i = order.len() / 2;
-            (runs[order[i - 1]].ratio + runs[order[i]].ratio) / 2.0
-        };
+        let (ratio, shown) = median_run(&runs);
         let Measured {
             cycle,
             floor,
             sim_cpu_s,
-        } = measured.swap_remove(order[(order.len() - 1) / 2]);
+        } = measured.swap_remove(shown);
 
         observations_total += cycle.report.observations;
         let minimum = minimum(&config, &cycle.report);
@@ -507,6 +501,20 @@ async fn run_phases(options: &Options, dir: &Path) -> Result<Results, String> {
         phases,
         targets,
     })
+}
+
+/// The median of the runs' ratios, and the run a phase shows: the one with that median, the
+/// lower of the two middle ones for an even number of runs (whose median is their mean).
+pub fn median_run(runs: &[Run]) -> (f64, usize) {
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by(|&a, &b| runs[a].ratio.total_cmp(&runs[b].ratio));
+    let middle = order.len() / 2;
+    let ratio = if order.len() % 2 == 1 {
+        runs[order[middle]].ratio
+    } else {
+        (runs[order[middle - 1]].ratio + runs[order[middle]].ratio) / 2.0
+    };
+    (ratio, order[(order.len() - 1) / 2])
 }
 
 /// One run of a cycle and of its floor.
