@@ -275,15 +275,7 @@ fn mautic_types() -> FieldTypes {
         ("firstname", "text"),
     ]
     .into_iter()
-    .map(|(a, t)| {
-        (
-            a.to_owned(),
-            FieldMeta {
-                field_type: parse::model_type(t),
-                raw_type: t.to_owned(),
-            },
-        )
-    })
+    .map(|(a, t)| (a.to_owned(), FieldMeta::of(t)))
     .collect()
 }
 
@@ -326,8 +318,9 @@ fn check_mautic(data: &[u8]) -> Result<(), TestCaseError> {
             Err(m) => prop_assert!(!m.is_empty()),
         }
         match parse::fields(data, kind) {
-            Ok(fields) => {
-                for f in fields {
+            Ok(page) => {
+                prop_assert!(page.fields.len() <= page.rows);
+                for f in page.fields {
                     prop_assert_eq!(f.field_type, parse::model_type(&f.raw_type));
                 }
             }

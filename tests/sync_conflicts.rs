@@ -194,10 +194,11 @@ async fn only_the_edited_side_wins_even_with_its_clock_an_hour_behind() {
         .control()
         .update_knobs(|k| k.clock_offset = -chrono::Duration::hours(1));
     let m = linked_person(&h).await;
-    // Mautic was touched since (its record is "newer"); only weavy's first name changed.
+    // Mautic was touched since (its record is "newer": an unmapped field changed); only
+    // weavy's first name changed.
     h.pair
         .mautic
-        .edit_contact(m, &[("lastname", json!("Dupont"))]);
+        .edit_contact(m, &[("position", json!("Directrice"))]);
     h.pair.weavy.edit(
         "customercontact",
         "C1",

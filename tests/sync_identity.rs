@@ -322,22 +322,13 @@ async fn a_mautic_contact_merged_away_is_relinked_or_marked_gone_never_recreated
     h.cycle().await;
     let contacts_before = h.pair.mautic.contacts().len();
 
-    // Through the API (another integration), someone writes Zoé's address on Xavier's record:
-    // Mautic merges them and deletes Zoé's contact; Xavier's (now zoe@) survives, and it is
-    // already paired with an Entrant.
-    use fieldsync::connector::{Connector, RecordWrite};
-    use fieldsync::model::{RecordKind, Value};
-    h.engine()
+    // A user merges Zoé's contact into Xavier's (the interface's merge, or Mautic's
+    // deduplicate command): Zoé's is deleted and Xavier's, already paired with an Entrant,
+    // takes her address.
+    assert!(h.pair.mautic.merge_contacts(lone, zoe));
+    h.pair
         .mautic
-        .update(
-            RecordKind::MauticContact,
-            vec![RecordWrite {
-                id: Some(lone.to_string()),
-                fields: vec![("email".into(), Value::text("zoe@exemple.fr"))],
-            }],
-        )
-        .await
-        .unwrap();
+        .edit_contact(lone, &[("email", json!("zoe@exemple.fr"))]);
     assert_eq!(h.pair.mautic.deleted_contacts(), vec![zoe]);
     // weavy edits C1: the write goes to the deleted contact and answers 404.
     h.pair

@@ -31,15 +31,7 @@ fn types() -> FieldTypes {
         ("companynumber_of_employees", "number"),
     ]
     .into_iter()
-    .map(|(a, t)| {
-        (
-            a.to_owned(),
-            FieldMeta {
-                field_type: parse::model_type(t),
-                raw_type: t.to_owned(),
-            },
-        )
-    })
+    .map(|(a, t)| (a.to_owned(), FieldMeta::of(t)))
     .collect()
 }
 
@@ -78,8 +70,9 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        if let Ok(fields) = parse::fields(data, kind) {
-            for f in fields {
+        if let Ok(page) = parse::fields(data, kind) {
+            assert!(page.fields.len() <= page.rows);
+            for f in page.fields {
                 assert_eq!(f.field_type, parse::model_type(&f.raw_type));
             }
         }

@@ -255,6 +255,20 @@ impl RequestCounter {
     }
 }
 
+/// Whether a call may be sent again when its answer is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// Sending it twice does what sending it once does (a read, an update of given values, a
+    /// batch/new that Mautic matches by e-mail): any transient failure is retried.
+    Safe,
+    /// A second copy could create something twice (Mautic 5's `companies/batch/new` creates a
+    /// company per item, always). Once the request may have reached the side (a timeout, a
+    /// broken answer, a 5xx), it is not sent again: the caller is told the outcome is unknown
+    /// ([`ErrorKind::OutcomeUnknown`]) and finds out what landed first. A refused connection
+    /// or a 429 is retried as usual: nothing was done.
+    CheckFirst,
+}
+
 /// A call as the error messages and the counter name it.
 #[derive(Debug, Clone, Copy)]
 pub struct Call<'a> {
@@ -263,6 +277,7 @@ pub struct Call<'a> {
     pub name: &'a str,
     /// The record concerned, if any.
     pub record: Option<&'a str>,
+    pub replay: Replay,
 }
 
 impl<'a> Call<'a> {
@@ -271,11 +286,18 @@ impl<'a> Call<'a> {
             kind,
             name,
             record: None,
+            replay: Replay::Safe,
         }
     }
 
     pub fn record(mut self, record: &'a str) -> Self {
         self.record = Some(record);
+        self
+    }
+
+    /// Never sent twice blind (see [`Replay::CheckFirst`]).
+    pub fn check_first(mut self) -> Self {
+        self.replay = Replay::CheckFirst;
         self
     }
 }
@@ -482,6 +504,11 @@ impl Http {
                 Err(kind) => (kind, None),
             };
             let (kind, wait) = failure;
+            if call.replay == Replay::CheckFirst && kind.may_have_landed() {
+                self.counter.bump(self.side, call.kind, |s| s.failures += 1);
+                tracing::warn!(side = %self.side, call = call.name, error = %kind, "answer lost: not sent again before what landed is known");
+                return Err(self.error(&call, ErrorKind::OutcomeUnknown(Box::new(kind))));
+            }
             if attempt >= self.settings.max_attempts.max(1) {
                 self.counter.bump(self.side, call.kind, |s| s.failures += 1);
                 tracing::warn!(side = %self.side, call = call.name, attempts = attempt, error = %kind, "giving up");
@@ -520,11 +547,13 @@ impl Http {
     }
 
     fn map_reqwest(&self, e: reqwest::Error) -> ErrorKind {
-        // reqwest's messages can carry the URL; ours never carry credentials in URLs.
-        if e.is_timeout() {
-            ErrorKind::Timeout(self.settings.timeout)
-        } else if e.is_connect() {
+        // reqwest's messages can carry the URL; ours never carry credentials in URLs. A
+        // connection that could not be made (refused, or timed out while connecting) sent
+        // nothing: it is `Connect`, which any call may retry.
+        if e.is_connect() {
             ErrorKind::Connect(root_cause(&e))
+        } else if e.is_timeout() {
+            ErrorKind::Timeout(self.settings.timeout)
         } else {
             ErrorKind::Transport(root_cause(&e))
         }

@@ -87,6 +87,12 @@ impl MauticSettings {
 /// Mautic refuses a batch of more than 200 items (HTTP 500).
 pub const MAX_BATCH: usize = 200;
 
+/// Fields asked per page of a field list (Mautic's default is 30, and it has no maximum).
+const FIELDS_PAGE: usize = 200;
+/// More fields than this in one object means the list does not end (a server ignoring
+/// `start`): an error, not an endless loop.
+const MAX_FIELDS: usize = 10_000;
+
 /// A Mautic client. Cheap to clone; clones share the token, the field cache and the counter.
 #[derive(Debug, Clone)]
 pub struct MauticClient {
@@ -161,11 +167,23 @@ fn renew_after(expires_in: Duration) -> Duration {
     expires_in - margin
 }
 
-/// The known OAuth2 error codes, said in words. The answer itself is never quoted.
+/// The known OAuth2 error codes, said in words. The answer itself is never quoted. Mautic
+/// rewrites OAuth2 errors as `{"errors":[{"message","code","type": <the code>}]}`
+/// (`ApiSubscriber::onKernelResponse`, `Oauth2Test`); a plain OAuth2 server answers
+/// `{"error": <the code>}`: both are read. A disabled API answers the token endpoint too.
 fn oauth_refusal(body: &[u8]) -> &'static str {
-    let code = serde_json::from_slice::<Json>(body)
-        .ok()
-        .and_then(|v| v.get("error").and_then(Json::as_str).map(str::to_owned));
+    let v = serde_json::from_slice::<Json>(body).ok();
+    let code = v.as_ref().and_then(|v| {
+        v.get("error")
+            .and_then(Json::as_str)
+            .or_else(|| {
+                v.get("errors")
+                    .and_then(|e| e.get(0))
+                    .and_then(|e| e.get("type"))
+                    .and_then(Json::as_str)
+            })
+            .map(str::to_owned)
+    });
     match code.as_deref() {
         Some("invalid_client") => {
             "Mautic refused the client id or secret (invalid_client): check the API credentials in Mautic (Settings > API Credentials) and the secret in the environment"
@@ -175,6 +193,9 @@ fn oauth_refusal(body: &[u8]) -> &'static str {
         }
         Some("unsupported_grant_type") | Some("invalid_request") => {
             "Mautic does not accept the client_credentials grant here: check that the API and OAuth2 are enabled in Mautic's API settings"
+        }
+        Some("api_disabled") => {
+            "Mautic's API is disabled: enable the API in Mautic's configuration (API settings)"
         }
         _ => "Mautic refused to issue an access token: check the API credentials",
     }
@@ -284,11 +305,13 @@ impl MauticClient {
                 Some(&json!({})),
             )
             .await?;
+        // `CompanyApiController::addContactAction` answers `{"success": 1}` (a number); the
+        // api-library's own test only asks for a non-empty value: any truthy one will do.
         let ok = reply
             .json::<Json>()
             .ok()
-            .and_then(|v| v.get("success").and_then(Json::as_bool));
-        if ok == Some(true) {
+            .is_some_and(|v| parse::php_truthy(v.get("success")));
+        if ok {
             Ok(())
         } else {
             Err(err(
@@ -434,18 +457,23 @@ impl MauticClient {
                 CallKind::BatchUpdate,
             )
         };
+        // Mautic 5's `companies/batch/new` creates a company for every item, always
+        // (`CommonApiController::newEntitiesAction`; only the single `new` is overridden to
+        // match): a copy sent after a lost answer would create each company again. It is
+        // never sent twice blind; the caller looks the companies up first. A contact batch
+        // is matched by e-mail (`LeadApiController` finds the contact by its unique
+        // identifiers), so sending it again updates the same contacts.
+        let replay = if insert && kind == RecordKind::MauticCompany {
+            Call::new(call_kind, call).check_first()
+        } else {
+            Call::new(call_kind, call)
+        };
         let mut answered = false;
         for chunk in ready.chunks_mut(self.inner.batch_size) {
             let body = Json::Array(chunk.iter_mut().map(|(_, item)| item.take()).collect());
             let reply = self
                 .inner
-                .call(
-                    Call::new(call_kind, call),
-                    method.clone(),
-                    &path,
-                    &[],
-                    Some(&body),
-                )
+                .call(replay, method.clone(), &path, &[], Some(&body))
                 .await;
             let reply = match reply {
                 Ok(r) => {
@@ -696,20 +724,50 @@ impl Inner {
         })
     }
 
-    /// The fields of an object: the GET, the cache refreshed.
+    /// The fields of an object, every page of them: Mautic pages its field lists like any
+    /// other list (30 a page unless told otherwise), core fields first and custom ones last.
+    /// The cache is refreshed.
     async fn read_fields(&self, obj: Object) -> Result<Vec<FieldInfo>, ConnectorError> {
         let call_name = format!("list {} fields", obj.one);
-        let reply = self
-            .call(
-                Call::new(CallKind::Fields, &call_name),
-                Method::GET,
-                &format!("/api/fields/{}", obj.one),
-                &[],
-                None,
-            )
-            .await?;
-        let mut fields = parse::fields(&reply.body, obj.kind)
-            .map_err(|m| err(&call_name, ErrorKind::Decode(m)))?;
+        let mut fields: Vec<FieldInfo> = Vec::new();
+        loop {
+            let query = vec![
+                ("start".to_owned(), fields.len().to_string()),
+                ("limit".to_owned(), FIELDS_PAGE.to_string()),
+            ];
+            let reply = self
+                .call(
+                    Call::new(CallKind::Fields, &call_name),
+                    Method::GET,
+                    &format!("/api/fields/{}", obj.one),
+                    &query,
+                    None,
+                )
+                .await?;
+            let page = parse::fields(&reply.body, obj.kind)
+                .map_err(|m| err(&call_name, ErrorKind::Decode(m)))?;
+            let rows = page.rows;
+            for f in page.fields {
+                if !fields.iter().any(|x| x.code == f.code) {
+                    fields.push(f);
+                }
+            }
+            // Done on an empty page, or a short one unless `total` says there is more (a
+            // server that caps `limit` lower than asked).
+            let seen = fields.len() as u64;
+            if rows == 0 || (rows < FIELDS_PAGE && page.total.is_none_or(|t| t <= seen)) {
+                break;
+            }
+            if fields.len() > MAX_FIELDS {
+                return Err(err(
+                    &call_name,
+                    ErrorKind::Decode(format!(
+                        "Mautic listed more than {MAX_FIELDS} {} fields: the list does not end",
+                        obj.one
+                    )),
+                ));
+            }
+        }
         let types: FieldTypes = fields
             .iter()
             .map(|f| {
@@ -718,6 +776,7 @@ impl Inner {
                     FieldMeta {
                         field_type: f.field_type,
                         raw_type: f.raw_type.clone(),
+                        unique: f.unique,
                     },
                 )
             })
@@ -995,6 +1054,10 @@ mod tests {
         let m = oauth_refusal(br#"{"error":"invalid_client","error_description":"secret-xyz"}"#);
         assert!(m.contains("invalid_client") && !m.contains("secret-xyz"));
         assert!(oauth_refusal(b"<html>").contains("refused"));
+        let rewritten = br#"{"errors":[{"message":"The client credentials are invalid","code":400,"type":"invalid_client"}]}"#;
+        assert!(oauth_refusal(rewritten).contains("invalid_client"));
+        let off = br#"{"errors":[{"message":"API disabled.","code":403,"type":"api_disabled"}]}"#;
+        assert!(oauth_refusal(off).contains("enable the API"));
     }
 
     #[test]

@@ -261,6 +261,12 @@ pub enum ErrorKind {
     BodyTooLarge { limit: usize },
     #[error("{0}")]
     Invalid(String),
+    /// A write whose answer was lost after it may have reached the side (see
+    /// [`http::Replay::CheckFirst`]): it is not sent again until what landed is known.
+    #[error(
+        "the answer was lost ({0}); the write may have been done: fieldsync looks for it before sending it again"
+    )]
+    OutcomeUnknown(Box<ErrorKind>),
 }
 
 impl ErrorKind {
@@ -272,6 +278,20 @@ impl ErrorKind {
                 | ErrorKind::Transport(_)
                 | ErrorKind::Server { .. }
                 | ErrorKind::RateLimited { .. }
+                | ErrorKind::OutcomeUnknown(_)
+        )
+    }
+
+    /// The request may have been carried out although no answer said so: a timeout, a
+    /// broken answer or a server error after it was sent. A refused connection and a 429
+    /// did nothing.
+    pub fn may_have_landed(&self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Timeout(_)
+                | ErrorKind::Transport(_)
+                | ErrorKind::Server { .. }
+                | ErrorKind::OutcomeUnknown(_)
         )
     }
 }

@@ -37,7 +37,24 @@ pub enum Fault {
     /// No answer for [`Knobs::stall`], then 504: the client's timeout fires first.
     Timeout,
     /// The real answer, cut off halfway: the connection closes before the announced length.
+    /// The request was carried out.
     CutOff,
+    /// The request is carried out (a write lands), then the answer is a 503: what a proxy in
+    /// front of a slow server gives (API-NOTES.md: "a 5xx after the write landed").
+    ServerErrorAfterWrite,
+    /// The request is carried out, then no answer for [`Knobs::stall`]: the client's timeout
+    /// fires although the write landed.
+    TimeoutAfterWrite,
+}
+
+impl Fault {
+    /// The faults after which the request was carried out: the client cannot tell whether a
+    /// write landed.
+    pub const LOST_ANSWERS: [Fault; 3] = [
+        Fault::CutOff,
+        Fault::ServerErrorAfterWrite,
+        Fault::TimeoutAfterWrite,
+    ];
 }
 
 /// The adjustable behaviour of a simulator. Change it at any time through
@@ -361,6 +378,19 @@ pub async fn apply_knobs(
                 let mut response = next.run(request).await;
                 stamp_date(&mut response, &control);
                 return cut_off(response).await;
+            }
+            Fault::ServerErrorAfterWrite => {
+                let _ = next.run(request).await;
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The upstream server did not answer in time (simulated)",
+                )
+                    .into_response();
+            }
+            Fault::TimeoutAfterWrite => {
+                let _ = next.run(request).await;
+                tokio::time::sleep(knobs.stall).await;
+                return (StatusCode::GATEWAY_TIMEOUT, "stalled (simulated)").into_response();
             }
         }
     }

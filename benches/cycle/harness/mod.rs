@@ -737,7 +737,7 @@ fn kind_of(side: Side, r: &LoggedRequest) -> Option<&'static str> {
                 Some("update")
             } else if r.route.contains("/dnc/") {
                 Some("dnc")
-            } else if r.route.ends_with("/contact/{contact}/add") {
+            } else if r.route.contains("/contact/{contact}/") {
                 Some("link")
             } else {
                 None

@@ -152,7 +152,7 @@ pub fn write_item(
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse::{FieldMeta, model_type};
+    use super::super::parse::FieldMeta;
     use super::*;
     use crate::model::parse_datetime;
 
@@ -165,15 +165,7 @@ mod tests {
             ("city", "text"),
         ]
         .into_iter()
-        .map(|(a, t)| {
-            (
-                a.to_owned(),
-                FieldMeta {
-                    field_type: model_type(t),
-                    raw_type: t.to_owned(),
-                },
-            )
-        })
+        .map(|(a, t)| (a.to_owned(), FieldMeta::of(t)))
         .collect()
     }
 

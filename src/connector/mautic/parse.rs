@@ -16,6 +16,20 @@ pub struct FieldMeta {
     pub field_type: FieldType,
     /// Mautic's type name (`multiselect`, `email`...).
     pub raw_type: String,
+    /// A unique identifier (`isUniqueIdentifier`): Mautic finds "the same" contact by it, and
+    /// merges two contacts that come to share it.
+    pub unique: bool,
+}
+
+impl FieldMeta {
+    /// A field of Mautic's type `raw_type`, not a unique identifier.
+    pub fn of(raw_type: &str) -> Self {
+        FieldMeta {
+            field_type: model_type(raw_type),
+            raw_type: raw_type.to_owned(),
+            unique: false,
+        }
+    }
 }
 
 /// A table's fields by alias.
@@ -85,17 +99,29 @@ pub fn model_type(raw: &str) -> FieldType {
     }
 }
 
-/// `GET /api/fields/{object}`: `{"total": n, "fields": [...]}` (a list, or an object keyed by
-/// id on some versions).
-pub fn fields(body: &[u8], kind: RecordKind) -> Result<Vec<FieldInfo>, String> {
+/// One page of `GET /api/fields/{object}`: `{"total": n, "fields": [...]}` (a list, or an
+/// object keyed by id on some versions). The list is paged like any other
+/// (`FetchCommonApiController::getEntitiesAction`: 30 fields unless `limit` says otherwise).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldsPage {
+    pub fields: Vec<FieldInfo>,
+    /// The answer's `total`, when readable: how many fields the object has in all.
+    pub total: Option<u64>,
+    /// Entries in the answer, readable or not: how far the next page starts.
+    pub rows: usize,
+}
+
+/// Reads one page of a field list.
+pub fn fields(body: &[u8], kind: RecordKind) -> Result<FieldsPage, String> {
     let v: Json = crate::connector::http::json(body).map_err(|e| format!("fields answer: {e}"))?;
     let shipped: &[&str] = match kind {
         RecordKind::MauticCompany => &SHIPPED_COMPANY_FIELDS,
         _ => &SHIPPED_CONTACT_FIELDS,
     };
     let list = v.get("fields").ok_or("the fields answer has no 'fields'")?;
+    let entries = items(list);
     let mut out = Vec::new();
-    for f in items(list).into_values() {
+    for f in entries.values() {
         let Some(alias) = f.get("alias").and_then(Json::as_str) else {
             continue;
         };
@@ -112,10 +138,14 @@ pub fn fields(body: &[u8], kind: RecordKind) -> Result<Vec<FieldInfo>, String> {
             custom: !shipped.contains(&alias),
             writable: true,
             required: truthy(f.get("isRequired")),
-            unique: truthy(f.get("isUniqueIdentifier")),
+            unique: truthy(f.get("isUniqueIdentifier")) || truthy(f.get("isUniqueIdentifer")),
         });
     }
-    Ok(out)
+    Ok(FieldsPage {
+        fields: out,
+        total: v.get("total").and_then(loose_u64),
+        rows: entries.len(),
+    })
 }
 
 /// The read-only pseudo-fields a contact carries: the dates of its e-mail Do Not Contact
@@ -135,6 +165,19 @@ pub fn dnc_pseudo_fields() -> [FieldInfo; 2] {
         f(DNC_BOUNCED, "Do Not Contact: bounced (NPAI) date"),
         f(DNC_UNSUBSCRIBED, "Do Not Contact: unsubscribed date"),
     ]
+}
+
+/// PHP's `!empty($v)`: how Mautic's controllers test a flag or an answer such as
+/// `{"success": 1}`.
+pub fn php_truthy(v: Option<&Json>) -> bool {
+    match v {
+        None | Some(Json::Null) => false,
+        Some(Json::Bool(b)) => *b,
+        Some(Json::Number(n)) => n.as_f64().is_some_and(|n| n != 0.0),
+        Some(Json::String(s)) => !(s.is_empty() || s == "0"),
+        Some(Json::Array(a)) => !a.is_empty(),
+        Some(Json::Object(o)) => !o.is_empty(),
+    }
 }
 
 fn truthy(v: Option<&Json>) -> bool {
@@ -430,15 +473,7 @@ mod tests {
             ("city", "text"),
         ]
         .into_iter()
-        .map(|(a, t)| {
-            (
-                a.to_owned(),
-                FieldMeta {
-                    field_type: model_type(t),
-                    raw_type: t.to_owned(),
-                },
-            )
-        })
+        .map(|(a, t)| (a.to_owned(), FieldMeta::of(t)))
         .collect()
     }
 
@@ -594,7 +629,9 @@ mod tests {
             {"id": 1, "label": "Email", "alias": "email", "type": "email", "isRequired": false, "isUniqueIdentifier": true},
             {"id": 2, "label": "SIRET", "alias": "siret", "type": "number", "isRequired": "1", "isUniqueIdentifier": false}
         ]});
-        let f = fields(body.to_string().as_bytes(), RecordKind::MauticContact).unwrap();
+        let page = fields(body.to_string().as_bytes(), RecordKind::MauticContact).unwrap();
+        assert_eq!((page.total, page.rows), (Some(2), 2));
+        let f = page.fields;
         assert!(!f[0].custom && f[0].unique);
         assert!(f[1].custom && f[1].required);
         assert_eq!(f[1].field_type, FieldType::Number);

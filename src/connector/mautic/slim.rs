@@ -171,15 +171,7 @@ mod tests {
             ("tags2", "multiselect"),
         ]
         .into_iter()
-        .map(|(a, t)| {
-            (
-                a.to_owned(),
-                FieldMeta {
-                    field_type: parse::model_type(t),
-                    raw_type: t.to_owned(),
-                },
-            )
-        })
+        .map(|(a, t)| (a.to_owned(), FieldMeta::of(t)))
         .collect()
     }
 

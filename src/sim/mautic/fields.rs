@@ -3,7 +3,9 @@
 //! (the rules of Mautic's `RequestTrait`, `CustomFieldsApiControllerTrait` and
 //! `LeadModel::setFieldValues`, quirks included).
 
-use serde_json::{Value as Json, json};
+use super::profile::MauticProfile;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use serde_json::{Map, Value as Json, json};
 
 /// Which table a field belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +32,7 @@ impl Object {
     }
 }
 
-/// One field definition.
+/// One field definition, as `LeadField` holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldDef {
     pub id: u32,
@@ -41,8 +43,49 @@ pub struct FieldDef {
     pub field_type: String,
     pub group: String,
     pub object: Object,
+    /// The field's place in its object's list (`field_order`; the fixture counts from 1 for
+    /// each object, `InstallFixtures/ORM/LeadFieldData.php:33`).
+    pub order: u32,
     pub required: bool,
+    /// `isUniqueIdentifer`: records are matched on it, and two records may not share it.
     pub unique: bool,
+    pub fixed: bool,
+    pub short_visible: bool,
+    /// `properties` as the API shows it: `[]` or an object (`{"scale": 2}`, `{"list": [...]}`).
+    pub properties: Json,
+    pub default_value: Option<String>,
+    /// `charLengthLimit` (64 unless set, `LeadField.php:93`): a longer value fails the form's
+    /// `Length` constraint (`EntityFieldsBuildFormTrait::getFormFields`).
+    pub char_limit: Option<usize>,
+}
+
+impl FieldDef {
+    /// The number of decimals a number field keeps in answers: none means the value is shown
+    /// as an integer (`CustomFieldsApiControllerTrait::fixNumbers`: `empty($properties['scale'])
+    /// ? (int) $value : (float) $value`).
+    pub fn scale(&self) -> Option<u32> {
+        self.properties
+            .get("scale")
+            .and_then(|s| {
+                s.as_u64()
+                    .or_else(|| s.as_str().and_then(|t| t.parse().ok()))
+            })
+            .filter(|s| *s > 0)
+            .map(|s| s as u32)
+    }
+
+    /// The options of a select or multiselect field, when it has a list.
+    fn choices(&self) -> Option<Vec<String>> {
+        let list = self.properties.get("list")?.as_array()?;
+        Some(
+            list.iter()
+                .filter_map(|o| match o {
+                    Json::String(s) => Some(s.clone()),
+                    other => other.get("value").and_then(Json::as_str).map(str::to_owned),
+                })
+                .collect(),
+        )
+    }
 }
 
 /// The type names Mautic knows.
@@ -67,7 +110,8 @@ pub const FIELD_TYPES: [&str; 18] = [
     "html",
 ];
 
-/// The field groups of each object, in Mautic's display order.
+/// The field groups of each object, in Mautic's display order (`LeadModel` and
+/// `CompanyModel::organizeFieldsByGroup`).
 pub fn groups(object: Object) -> &'static [&'static str] {
     match object {
         Object::Contact => &["core", "social", "personal", "professional"],
@@ -75,66 +119,231 @@ pub fn groups(object: Object) -> &'static [&'static str] {
     }
 }
 
-/// Standard contact fields: (alias, label, type, group).
-const CONTACT_FIELDS: [(&str, &str, &str, &str); 28] = [
-    ("title", "Title", "lookup", "core"),
-    ("firstname", "First Name", "text", "core"),
-    ("lastname", "Last Name", "text", "core"),
-    ("company", "Primary company", "text", "core"),
-    ("position", "Position", "text", "core"),
-    ("email", "Email", "email", "core"),
-    ("mobile", "Mobile", "tel", "core"),
-    ("phone", "Phone", "tel", "core"),
-    ("points", "Points", "number", "core"),
-    ("fax", "Fax", "tel", "core"),
-    ("address1", "Address Line 1", "text", "core"),
-    ("address2", "Address Line 2", "text", "core"),
-    ("city", "City", "text", "core"),
-    ("state", "State", "region", "core"),
-    ("zipcode", "Zip Code", "text", "core"),
-    ("country", "Country", "country", "core"),
-    ("preferred_locale", "Preferred Locale", "locale", "core"),
-    ("timezone", "Preferred Timezone", "timezone", "core"),
-    ("last_active", "Date Last Active", "datetime", "core"),
-    ("attribution_date", "Attribution Date", "datetime", "core"),
-    ("attribution", "Attribution", "number", "core"),
-    ("website", "Website", "url", "core"),
-    ("facebook", "Facebook", "text", "social"),
-    ("foursquare", "Foursquare", "text", "social"),
-    ("instagram", "Instagram", "text", "social"),
-    ("linkedin", "LinkedIn", "text", "social"),
-    ("skype", "Skype", "text", "social"),
-    ("twitter", "Twitter", "text", "social"),
+/// A field a fresh install ships (`FieldModel::$coreFields` and `$coreCompanyFields`, through
+/// `InstallFixtures/ORM/LeadFieldData.php`).
+struct Shipped {
+    alias: &'static str,
+    label: &'static str,
+    field_type: &'static str,
+    group: &'static str,
+    fixed: bool,
+    /// `required` and `unique` together: only `companyname` is both, only `email` unique.
+    key: bool,
+    short: bool,
+}
+
+const fn f(
+    alias: &'static str,
+    label: &'static str,
+    field_type: &'static str,
+    group: &'static str,
+    fixed: bool,
+) -> Shipped {
+    Shipped {
+        alias,
+        label,
+        field_type,
+        group,
+        fixed,
+        key: false,
+        short: false,
+    }
+}
+
+/// The 28 contact fields of a fresh Mautic 5.1, in install order (`FieldModel.php:48-215`).
+/// `linkedin`'s label is the untranslated key: `fixtures.ini` has no entry for it
+/// (mautic/mautic#13096).
+const CONTACT_FIELDS: [Shipped; 28] = [
+    f("title", "Title", "lookup", "core", true),
+    Shipped {
+        short: true,
+        ..f("firstname", "First Name", "text", "core", true)
+    },
+    Shipped {
+        short: true,
+        ..f("lastname", "Last Name", "text", "core", true)
+    },
+    f("company", "Primary company", "text", "core", true),
+    f("position", "Position", "text", "core", true),
+    Shipped {
+        key: true,
+        short: true,
+        ..f("email", "Email", "email", "core", true)
+    },
+    f("mobile", "Mobile", "tel", "core", true),
+    f("phone", "Phone", "tel", "core", true),
+    f("points", "Points", "number", "core", true),
+    f("fax", "Fax", "tel", "core", false),
+    f("address1", "Address Line 1", "text", "core", true),
+    f("address2", "Address Line 2", "text", "core", true),
+    f("city", "City", "text", "core", true),
+    f("state", "State", "region", "core", true),
+    f("zipcode", "Zip Code", "text", "core", true),
+    f("country", "Country", "country", "core", true),
+    f(
+        "preferred_locale",
+        "Preferred Locale",
+        "locale",
+        "core",
+        true,
+    ),
+    f("timezone", "Preferred Timezone", "timezone", "core", true),
+    f("last_active", "Date Last Active", "datetime", "core", true),
+    f(
+        "attribution_date",
+        "Attribution Date",
+        "datetime",
+        "core",
+        true,
+    ),
+    f("attribution", "Attribution", "number", "core", true),
+    f("website", "Website", "url", "core", false),
+    f("facebook", "Facebook", "text", "social", false),
+    f("foursquare", "Foursquare", "text", "social", false),
+    f("instagram", "Instagram", "text", "social", false),
+    f(
+        "linkedin",
+        "mautic.lead.field.linkedin",
+        "text",
+        "social",
+        false,
+    ),
+    f("skype", "Skype", "text", "social", false),
+    f("twitter", "Twitter", "text", "social", false),
 ];
 
-/// Standard company fields: (alias, label, type, group).
-const COMPANY_FIELDS: [(&str, &str, &str, &str); 15] = [
-    ("companyaddress1", "Address 1", "text", "core"),
-    ("companyaddress2", "Address 2", "text", "core"),
-    ("companyemail", "Company Email", "email", "core"),
-    ("companyphone", "Phone", "tel", "core"),
-    ("companycity", "City", "text", "core"),
-    ("companystate", "State", "region", "core"),
-    ("companyzipcode", "Zip Code", "text", "core"),
-    ("companycountry", "Country", "country", "core"),
-    ("companyname", "Company Name", "text", "core"),
-    ("companywebsite", "Website", "url", "core"),
-    (
+/// The 15 company fields of a fresh Mautic 5.1, in install order (`FieldModel.php:217-477`).
+const COMPANY_FIELDS: [Shipped; 15] = [
+    f("companyaddress1", "Address 1", "text", "core", true),
+    f("companyaddress2", "Address 2", "text", "core", true),
+    f("companyemail", "Company Email", "email", "core", true),
+    f("companyphone", "Phone", "tel", "core", true),
+    f("companycity", "City", "text", "core", true),
+    f("companystate", "State", "region", "core", true),
+    f("companyzipcode", "Zip Code", "text", "core", true),
+    f("companycountry", "Country", "country", "core", true),
+    Shipped {
+        key: true,
+        ..f("companyname", "Company Name", "text", "core", true)
+    },
+    f("companywebsite", "Website", "url", "core", true),
+    f(
         "companynumber_of_employees",
         "Number of Employees",
         "number",
         "professional",
+        false,
     ),
-    ("companyfax", "Fax", "tel", "professional"),
-    (
+    f("companyfax", "Fax", "tel", "professional", false),
+    f(
         "companyannual_revenue",
         "Annual Revenue",
         "number",
         "professional",
+        false,
     ),
-    ("companyindustry", "Industry", "select", "professional"),
-    ("companydescription", "Description", "text", "professional"),
+    f(
+        "companyindustry",
+        "Industry",
+        "select",
+        "professional",
+        true,
+    ),
+    f(
+        "companydescription",
+        "Description",
+        "text",
+        "professional",
+        true,
+    ),
 ];
+
+/// The industries of `companyindustry`, in Mautic's order.
+const INDUSTRIES: [&str; 41] = [
+    "Aerospace & Defense",
+    "Agriculture",
+    "Apparel",
+    "Automotive & Assembly",
+    "Banking",
+    "Biotechnology",
+    "Chemicals",
+    "Communications",
+    "Construction",
+    "Consumer Packaged Goods",
+    "Education",
+    "Electronics",
+    "Energy",
+    "Engineering",
+    "Entertainment",
+    "Environmental",
+    "Finance",
+    "Food & Beverage",
+    "Government",
+    "Healthcare",
+    "Hospitality",
+    "Insurance",
+    "Machinery",
+    "Manufacturing",
+    "Media",
+    "Metals & Mining",
+    "Not for Profit",
+    "Oil & Gas",
+    "Packaging & Paper",
+    "Private Equity & Principal Investors",
+    "Recreation",
+    "Real Estate",
+    "Retail",
+    "Semiconductors",
+    "Shipping",
+    "Social Sector",
+    "Technology",
+    "Telecommunications",
+    "Transportation",
+    "Utilities",
+    "Other",
+];
+
+/// The `properties` and default of a shipped field (`FieldModel::$coreFields`).
+fn shipped_properties(alias: &str) -> (Json, Option<String>) {
+    match alias {
+        "title" => (json!({"list": ["Mr", "Mrs", "Miss"]}), None),
+        "points" => (json!([]), Some("0".into())),
+        "attribution" | "companyannual_revenue" => (json!({"roundmode": 4, "scale": 2}), None),
+        "companynumber_of_employees" => (json!({"roundmode": 4, "scale": 0}), None),
+        "companyindustry" => (
+            json!({"list": INDUSTRIES.iter().map(|i| json!({"label": i, "value": i})).collect::<Vec<_>>()}),
+            None,
+        ),
+        _ => (json!([]), None),
+    }
+}
+
+/// How a custom field is made: what an admin sets in Mautic's field form besides the alias
+/// and the type.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CustomField {
+    /// "Is unique identifier".
+    pub unique: bool,
+    /// A number field's decimals; none: the API shows it as an integer.
+    pub scale: Option<u32>,
+    /// A select's options.
+    pub choices: Option<Vec<String>>,
+    /// The longest value (64 unless said; `None`: no limit).
+    pub char_limit: Option<usize>,
+}
+
+impl CustomField {
+    /// What the form gives when nothing is changed: not unique, no decimals, 64 characters.
+    pub fn standard() -> Self {
+        CustomField {
+            char_limit: Some(DEFAULT_CHAR_LIMIT),
+            ..CustomField::default()
+        }
+    }
+}
+
+/// `LeadField::$charLengthLimit`'s default.
+pub const DEFAULT_CHAR_LIMIT: usize = 64;
 
 /// Every field of both objects.
 #[derive(Debug, Clone)]
@@ -145,67 +354,116 @@ pub struct Catalog {
 impl Default for Catalog {
     fn default() -> Self {
         let mut c = Catalog { fields: Vec::new() };
-        for (alias, label, ty, group) in CONTACT_FIELDS {
-            c.push(
-                Object::Contact,
-                alias,
-                label,
-                ty,
-                group,
-                false,
-                alias == "email",
-            );
-        }
-        for (alias, label, ty, group) in COMPANY_FIELDS {
-            let name = alias == "companyname";
-            c.push(Object::Company, alias, label, ty, group, name, name);
+        for (object, shipped) in [
+            (Object::Contact, &CONTACT_FIELDS[..]),
+            (Object::Company, &COMPANY_FIELDS[..]),
+        ] {
+            for s in shipped {
+                let (properties, default_value) = shipped_properties(s.alias);
+                c.push(FieldDef {
+                    id: 0,
+                    alias: s.alias.to_owned(),
+                    label: s.label.to_owned(),
+                    field_type: s.field_type.to_owned(),
+                    group: s.group.to_owned(),
+                    object,
+                    order: 0,
+                    required: s.key && object == Object::Company,
+                    unique: s.key,
+                    fixed: s.fixed,
+                    short_visible: s.short,
+                    properties,
+                    default_value,
+                    char_limit: Some(DEFAULT_CHAR_LIMIT),
+                });
+            }
         }
         c
     }
 }
 
 impl Catalog {
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &mut self,
-        object: Object,
-        alias: &str,
-        label: &str,
-        ty: &str,
-        group: &str,
-        required: bool,
-        unique: bool,
-    ) {
-        let id = self.fields.iter().map(|f| f.id).max().unwrap_or(0) + 1;
+    /// Adds a field with the next id, last in its object's order.
+    fn push(&mut self, mut def: FieldDef) {
+        def.id = self.fields.iter().map(|f| f.id).max().unwrap_or(0) + 1;
+        def.order = self.of(def.object).map(|f| f.order).max().unwrap_or(0) + 1;
         self.fields
-            .retain(|f| !(f.object == object && f.alias == alias));
-        self.fields.push(FieldDef {
-            id,
-            alias: alias.to_owned(),
-            label: label.to_owned(),
-            field_type: ty.to_owned(),
-            group: group.to_owned(),
-            object,
-            required,
-            unique,
-        });
+            .retain(|f| !(f.object == def.object && f.alias == def.alias));
+        self.fields.push(def);
     }
 
-    /// Adds (or redefines) a custom field, in the `core` group as Mautic does by default.
+    /// Adds (or redefines) a custom field, in the `core` group as Mautic does by default, last
+    /// in its object's list: an admin's field, so `GET /api/fields/...` shows it at once.
     ///
     /// # Panics
     /// On a type Mautic does not have (a typo in a test).
-    pub fn add_custom(&mut self, object: Object, alias: &str, field_type: &str) {
+    pub fn add_custom(&mut self, object: Object, alias: &str, field_type: &str, how: CustomField) {
         assert!(
             FIELD_TYPES.contains(&field_type),
             "Mautic has no field type '{field_type}' (expected one of {FIELD_TYPES:?})"
         );
-        let label = alias.replace('_', " ");
-        self.push(object, alias, &label, field_type, "core", false, false);
+        let mut properties = Map::new();
+        if let Some(scale) = how.scale {
+            properties.insert("roundmode".into(), json!(4));
+            properties.insert("scale".into(), json!(scale));
+        }
+        if field_type == "boolean" {
+            properties.insert("no".into(), json!("No"));
+            properties.insert("yes".into(), json!("Yes"));
+        }
+        if let Some(choices) = &how.choices {
+            properties.insert(
+                "list".into(),
+                Json::Array(
+                    choices
+                        .iter()
+                        .map(|c| json!({"label": c, "value": c}))
+                        .collect(),
+                ),
+            );
+        }
+        self.push(FieldDef {
+            id: 0,
+            alias: alias.to_owned(),
+            label: alias.replace('_', " "),
+            field_type: field_type.to_owned(),
+            group: "core".into(),
+            object,
+            order: 0,
+            required: false,
+            unique: how.unique,
+            fixed: false,
+            short_visible: false,
+            properties: if properties.is_empty() {
+                json!([])
+            } else {
+                Json::Object(properties)
+            },
+            default_value: None,
+            char_limit: how.char_limit,
+        });
     }
 
+    /// Flags a field as a unique identifier or not (the admin's "Is unique identifier").
+    pub fn set_unique(&mut self, object: Object, alias: &str, unique: bool) -> bool {
+        match self
+            .fields
+            .iter_mut()
+            .find(|f| f.object == object && f.alias == alias)
+        {
+            Some(f) => {
+                f.unique = unique;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// An object's fields in `field_order`.
     pub fn of(&self, object: Object) -> impl Iterator<Item = &FieldDef> {
-        self.fields.iter().filter(move |f| f.object == object)
+        let mut defs: Vec<&FieldDef> = self.fields.iter().filter(|f| f.object == object).collect();
+        defs.sort_by_key(|f| (f.order, f.id));
+        defs.into_iter()
     }
 
     pub fn get(&self, object: Object, alias: &str) -> Option<&FieldDef> {
@@ -214,35 +472,79 @@ impl Catalog {
             .find(|f| f.object == object && f.alias == alias)
     }
 
-    /// The answer of `GET /api/fields/{object}`.
-    pub fn to_json(&self, object: Object) -> Json {
-        let fields: Vec<Json> = self
-            .of(object)
-            .map(|f| {
-                json!({
-                    "id": f.id,
-                    "isPublished": true,
-                    "label": f.label,
-                    "alias": f.alias,
-                    "type": f.field_type,
-                    "group": f.group,
-                    "order": f.id,
-                    "object": object.api_name(),
-                    "defaultValue": null,
-                    "isRequired": f.required,
-                    "isPubliclyUpdatable": false,
-                    "isUniqueIdentifier": f.unique,
-                    "properties": if f.field_type == "boolean" {
-                        json!({"no": "No", "yes": "Yes"})
-                    } else {
-                        json!([])
-                    },
-                })
-            })
-            .collect();
-        json!({"total": fields.len(), "fields": fields})
+    /// The object's unique identifier fields, in order.
+    pub fn unique_fields(&self, object: Object) -> Vec<&FieldDef> {
+        self.of(object).filter(|f| f.unique).collect()
+    }
+
+    /// One field as the API shows it (`LeadField::loadApiMetadata` under `FormEntity`'s:
+    /// publish details first). Shipped fields have no creation date: the install fixture
+    /// persists them without `setTimestamps`.
+    fn field_json(f: &FieldDef) -> Json {
+        json!({
+            "isPublished": true,
+            "dateAdded": null,
+            "dateModified": null,
+            "createdBy": null,
+            "createdByUser": null,
+            "modifiedBy": null,
+            "modifiedByUser": null,
+            "id": f.id,
+            "label": f.label,
+            "alias": f.alias,
+            "type": f.field_type,
+            "group": f.group,
+            "order": f.order,
+            "object": f.object.api_name(),
+            "defaultValue": f.default_value,
+            "isRequired": f.required,
+            "isFixed": f.fixed,
+            "isListable": true,
+            "isVisible": true,
+            "isShortVisible": f.short_visible,
+            "isUniqueIdentifier": f.unique,
+            "isPubliclyUpdatable": false,
+            "properties": f.properties,
+        })
+    }
+
+    /// The answer of `GET /api/fields/{object}?start=&limit=` (`FetchCommonApiController::
+    /// getEntitiesAction`): ordered by `field_order` (`LeadFieldRepository::getDefaultOrder`),
+    /// `limit` defaulting to `default_pagelimit` = 30 (`CoreBundle/Config/config.php:919`;
+    /// 0 means no limit, and then `start` is ignored too: `CommonRepository::
+    /// buildLimiterClauses`), `total` the integer count of all of them, and `fields` an object
+    /// keyed by id (the query is `INDEX BY` id), `[]` when the page is empty.
+    pub fn page_json(&self, object: Option<Object>, start: usize, limit: usize) -> String {
+        let all: Vec<&FieldDef> = match object {
+            Some(o) => self.of(o).collect(),
+            // Any other object name filters on `object = 'foo'`: nothing matches.
+            None => Vec::new(),
+        };
+        let page: Vec<&FieldDef> = if limit == 0 {
+            all.clone()
+        } else {
+            all.iter().skip(start).take(limit).copied().collect()
+        };
+        let mut out = format!("{{\"total\":{},\"fields\":", all.len());
+        if page.is_empty() {
+            out.push_str("[]");
+        } else {
+            out.push('{');
+            for (i, f) in page.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&format!("\"{}\":{}", f.id, Self::field_json(f)));
+            }
+            out.push('}');
+        }
+        out.push('}');
+        out
     }
 }
+
+/// `default_pagelimit`.
+pub const DEFAULT_PAGE_LIMIT: usize = 30;
 
 /// How a value sent for a field is taken.
 #[derive(Debug, Clone, PartialEq)]
@@ -257,14 +559,80 @@ pub enum Incoming {
     Invalid(String),
 }
 
-/// Reads a value for `def` the way Mautic's API form does.
-pub fn read_value(def: &FieldDef, v: &Json) -> Incoming {
+/// A time the way PHP's `strtotime` reads the forms a client sends: ISO 8601 with or without
+/// an offset (an offset is converted to UTC; without one the API's PHP zone is UTC:
+/// `index.php` sets it and the stateless API firewall never switches it), `Y-m-d H:i[:s]`,
+/// `Y-m-d`, and the American `m/d/Y[ H:i[:s]]` (`RequestTraitTest::testCleanFieldsDateTime`:
+/// `10/10/2022 05:10:25` -> `2022-10-10 05:10:25`).
+pub fn parse_php_time(s: &str) -> Option<DateTime<Utc>> {
+    let t = s.trim();
+    // RFC 3339 and `Y-m-d[T ]H:i:s` (zone-less read as UTC, as PHP's zone is here).
+    if let Some(t) = crate::model::parse_datetime(t) {
+        return Some(t);
+    }
+    const NAIVE: [&str; 6] = [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+        "%m/%d/%Y %H:%M:%S",
+        "%m/%d/%Y %H:%M",
+        "%d-%m-%Y %H:%M:%S",
+        "%d-%m-%Y %H:%M",
+    ];
+    if let Some(n) = NAIVE
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
+    {
+        return Some(n.and_utc());
+    }
+    ["%Y-%m-%d", "%m/%d/%Y", "%d-%m-%Y"]
+        .iter()
+        .find_map(|f| NaiveDate::parse_from_str(t, f).ok())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|n| n.and_utc())
+}
+
+/// `RequestTrait::prepareParametersFromRequest`'s first test of a date: `(int)` of the value
+/// without `/`, `-` and spaces. A value that casts to 0 (`0000-00-00`, `now`, `00:30`,
+/// `@1714557600`) is removed from the request.
+fn php_date_cast_is_zero(s: &str) -> bool {
+    let stripped: String = s
+        .chars()
+        .filter(|c| !matches!(c, '/' | '-' | ' '))
+        .collect();
+    let digits: String = stripped
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse::<u128>().map_or(true, |n| n == 0)
+}
+
+/// What `FILTER_SANITIZE_EMAIL` keeps: letters, digits and ``!#$%&'*+-=?^_`{|}~@.[]``
+/// (`InputHelper::email`, which also trims and cuts at 254 characters).
+fn sanitize_email(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-=?^_`{|}~@.[]".contains(*c))
+        .take(254)
+        .collect()
+}
+
+/// Reads a value for `def` the way Mautic's API form does (`RequestTrait::
+/// prepareParametersFromRequest`, then the field's Symfony form type and its constraints).
+pub fn read_value(def: &FieldDef, v: &Json, profile: MauticProfile) -> Incoming {
     let text = match v {
         Json::Null => return Incoming::Blank,
         Json::String(s) if s.trim().is_empty() => return Incoming::Blank,
         Json::Array(a) if a.is_empty() => return Incoming::Blank,
+        // Symfony's forms treat `false` as null (a boolean field is set before the form runs).
+        Json::Bool(false) if def.field_type != "boolean" => return Incoming::Blank,
         Json::String(s) => s.clone(),
-        Json::Number(n) => n.to_string(),
+        // PHP writes a float with no fraction without it: 3.0 is "3".
+        Json::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => {
+                format!("{}", f as i64)
+            }
+            _ => n.to_string(),
+        },
         Json::Bool(b) => (if *b { "1" } else { "0" }).to_owned(),
         Json::Array(items) => items
             .iter()
@@ -278,41 +646,90 @@ pub fn read_value(def: &FieldDef, v: &Json) -> Incoming {
             return Incoming::Invalid(format!("{}: This value is not valid.", def.alias));
         }
     };
+    let too_long = |t: &str| {
+        def.char_limit
+            .filter(|max| t.chars().count() > *max)
+            .map(|max| {
+                Incoming::Invalid(format!(
+                    "{}: This value is too long. It should have {max} characters or less.",
+                    def.alias
+                ))
+            })
+    };
+    if let Some(refused) = too_long(text.trim()) {
+        return refused;
+    }
     match def.field_type.as_str() {
         "email" => {
-            let t = text.trim();
-            if valid_email(t) {
-                Incoming::Set(Json::String(t.to_owned()))
+            let t = sanitize_email(text.trim());
+            if valid_email(&t) {
+                Incoming::Set(Json::String(t))
             } else {
-                Incoming::Invalid(format!("{}: A valid email is required.", def.alias))
+                Incoming::Invalid(format!("{}: {t} is invalid.", def.alias))
             }
         }
-        "number" => match v {
-            Json::Number(_) => Incoming::Set(v.clone()),
-            _ => match text.trim().replace(',', ".").parse::<f64>() {
-                Ok(n) if n.is_finite() => Incoming::Set(json!(n)),
-                _ => Incoming::Invalid(format!("{}: This value is not valid.", def.alias)),
-            },
-        },
+        "number" => {
+            let n = match v {
+                Json::Number(n) => n.as_f64(),
+                _ => text.trim().replace(',', ".").parse::<f64>().ok(),
+            };
+            match n.filter(|n| n.is_finite()) {
+                // The form's NumberType rounds to the field's scale.
+                Some(n) => Incoming::Set(match def.scale() {
+                    Some(s) => {
+                        let p = 10f64.powi(s as i32);
+                        json!((n * p).round() / p)
+                    }
+                    None => match v {
+                        Json::Number(_) => v.clone(),
+                        _ => json!(n),
+                    },
+                }),
+                None => Incoming::Invalid(format!("{}: This value is not valid.", def.alias)),
+            }
+        }
         // filter_var(FILTER_VALIDATE_BOOLEAN): "1", "true", "on", "yes" are true, all else false.
         "boolean" => {
             let t = text.trim().to_ascii_lowercase();
             let b = matches!(t.as_str(), "1" | "true" | "on" | "yes");
             Incoming::Set(json!(i32::from(b)))
         }
-        "date" => match super::query::parse_sql_time(&text) {
-            Some(t) if !text.starts_with("0000") => {
-                Incoming::Set(Json::String(t.format("%Y-%m-%d").to_string()))
-            }
-            _ => Incoming::Ignore,
+        "date" | "datetime" | "time" if php_date_cast_is_zero(&text) => Incoming::Ignore,
+        "date" => match parse_php_time(&text) {
+            Some(t) => Incoming::Set(Json::String(t.format("%Y-%m-%d").to_string())),
+            None => Incoming::Ignore,
         },
-        "datetime" => match super::query::parse_sql_time(&text) {
-            Some(t) if !text.starts_with("0000") => {
-                Incoming::Set(Json::String(t.format("%Y-%m-%d %H:%M:%S").to_string()))
+        "datetime" => match parse_php_time(&text) {
+            Some(t) => {
+                let shown = if profile.keeps_seconds() {
+                    t.format("%Y-%m-%d %H:%M:%S")
+                } else {
+                    t.format("%Y-%m-%d %H:%M:00")
+                };
+                Incoming::Set(Json::String(shown.to_string()))
             }
-            _ => Incoming::Ignore,
+            None => Incoming::Ignore,
         },
-        _ => Incoming::Set(Json::String(text)),
+        // The form's TimeType has no seconds (`EntityFieldsBuildFormTrait`: "@todo figure out
+        // why this cause the contact form to fail").
+        "time" => match NaiveTime::parse_from_str(text.trim(), "%H:%M:%S")
+            .or_else(|_| NaiveTime::parse_from_str(text.trim(), "%H:%M"))
+        {
+            Ok(t) => Incoming::Set(Json::String(t.format("%H:%M:00").to_string())),
+            Err(_) => Incoming::Ignore,
+        },
+        "select" | "multiselect" => match def.choices() {
+            Some(choices) => {
+                let picked: Vec<&str> = text.split('|').map(str::trim).collect();
+                if picked.iter().all(|p| choices.iter().any(|c| c == p)) {
+                    Incoming::Set(Json::String(picked.join("|")))
+                } else {
+                    Incoming::Invalid(format!("{}: This value is not valid.", def.alias))
+                }
+            }
+            None => Incoming::Set(Json::String(text)),
+        },
+        _ => Incoming::Set(Json::String(text.trim().to_owned())),
     }
 }
 
@@ -349,6 +766,7 @@ pub fn valid_email(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    const V5: MauticProfile = MauticProfile::V5;
 
     fn def(ty: &str) -> FieldDef {
         FieldDef {
@@ -358,8 +776,14 @@ mod tests {
             field_type: ty.into(),
             group: "core".into(),
             object: Object::Contact,
+            order: 1,
             required: false,
             unique: false,
+            fixed: false,
+            short_visible: false,
+            properties: json!([]),
+            default_value: None,
+            char_limit: Some(DEFAULT_CHAR_LIMIT),
         }
     }
 
@@ -388,35 +812,38 @@ mod tests {
 
     #[test]
     fn values_are_read_per_type() {
-        assert_eq!(read_value(&def("text"), &json!("  ")), Incoming::Blank);
-        assert_eq!(read_value(&def("text"), &json!(null)), Incoming::Blank);
+        assert_eq!(read_value(&def("text"), &json!("  "), V5), Incoming::Blank);
+        assert_eq!(read_value(&def("text"), &json!(null), V5), Incoming::Blank);
         assert!(matches!(
-            read_value(&def("email"), &json!("not-an-email")),
-            Incoming::Invalid(m) if m == "f: A valid email is required."
+            read_value(&def("email"), &json!("not-an-email"), V5),
+            Incoming::Invalid(m) if m == "f: not-an-email is invalid."
         ));
         assert_eq!(
-            read_value(&def("boolean"), &json!(false)),
+            read_value(&def("boolean"), &json!(false), V5),
             Incoming::Set(json!(0))
         );
         assert_eq!(
-            read_value(&def("boolean"), &json!("yes")),
+            read_value(&def("boolean"), &json!("yes"), V5),
             Incoming::Set(json!(1))
         );
         assert_eq!(
-            read_value(&def("multiselect"), &json!(["a", "b"])),
+            read_value(&def("multiselect"), &json!(["a", "b"]), V5),
             Incoming::Set(json!("a|b"))
         );
         assert_eq!(
-            read_value(&def("date"), &json!("2024-05-01T10:00:00+00:00")),
+            read_value(&def("date"), &json!("2024-05-01T10:00:00+00:00"), V5),
             Incoming::Set(json!("2024-05-01"))
         );
         assert_eq!(
-            read_value(&def("date"), &json!("0000-00-00")),
+            read_value(&def("date"), &json!("0000-00-00"), V5),
             Incoming::Ignore
         );
-        assert_eq!(read_value(&def("date"), &json!("soon")), Incoming::Ignore);
+        assert_eq!(
+            read_value(&def("date"), &json!("soon"), V5),
+            Incoming::Ignore
+        );
         assert!(matches!(
-            read_value(&def("number"), &json!("douze")),
+            read_value(&def("number"), &json!("douze"), V5),
             Incoming::Invalid(_)
         ));
     }

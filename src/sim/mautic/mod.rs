@@ -1,22 +1,30 @@
-//! A simulated Webmecanik Automation (a hosted Mautic 5), faithful to `API-NOTES.md`, quirks
-//! included, so the connector, the sync cycle, the benches and `fieldsync demo` run against
-//! the real HTTP protocol on one machine with no set-up.
+//! A simulated Webmecanik Automation (a hosted Mautic), so the connector, the sync cycle, the
+//! benches and `fieldsync demo` run against the real HTTP protocol on one machine with no
+//! set-up. It models Mautic 5.1.0 as its source code behaves (mautic/mautic 5.1.0, read file
+//! by file; each rule names the file it follows), and, under [`MauticProfile::Newer`], the
+//! behaviours the newer majors' functional tests pin (MAUTIC-CONTRACT.md).
+//! `tests/mautic_contract.rs` runs Mautic's own API tests against it.
 //!
 //! What it does as Mautic does: OAuth2 client-credentials tokens that expire (and HTTP Basic
-//! when enabled), `GET /api/contacts|companies` with `start`/`limit`, `search`, `orderBy` and
-//! nested `where` clauses, contacts keyed by id with `total` as a string and `{}` when empty,
-//! anonymous visitors, `date_modified` NULL until the first edit (before 2025), single and
-//! batch writes (at most 200 items, per-item status codes, PHP arrays that are lists or
-//! objects), blanks ignored unless `overwriteWithBlank`, zeros dropped, a new contact with a
-//! known e-mail updating that contact, an edit to another contact's e-mail merging the two,
-//! Do Not Contact entries, company links, both error shapes and a `Mautic-Version` header.
+//! when enabled); `GET /api/contacts|companies` with `start`/`limit`, `search`, `orderBy` and
+//! nested `where` clauses, contacts keyed by id with `total` as a string and `{}` when empty;
+//! field lists paged 30 at a time; anonymous visitors; `date_modified` NULL until the first
+//! edit; single and batch writes (at most 200 items, per-item status codes, PHP arrays that
+//! are lists or objects); blanks ignored unless `overwriteWithBlank` and zeros dropped on
+//! contacts, neither on companies; date-times cut to the minute (5.x); unique identifier
+//! fields that find "the same" contact and that two contacts may not share (422); a
+//! contact's `company` text creating the company it names; company links whose newest is the
+//! primary one; merged contacts whose old id names the winner; Do Not Contact entries; both
+//! error shapes and a `Mautic-Version` header.
 //!
-//! Layout: [`query`] reads list parameters, [`fields`] holds the field catalogue and value
-//! rules, [`state`] the data and every change to it, [`render`] the JSON answers; this file
-//! holds the public handle, the routes and authentication. Latency, faults, the rate limit
-//! and the `Date` header come from [`SimControl`] through [`crate::sim::apply_knobs`].
+//! Layout: [`profile`] says what differs between versions, [`query`] reads list parameters,
+//! [`fields`] holds the field catalogue and value rules, [`state`] the data and every change
+//! to it, [`render`] the JSON answers; this file holds the public handle, the routes and
+//! authentication. Latency, faults, the rate limit and the `Date` header come from
+//! [`SimControl`] through [`crate::sim::apply_knobs`].
 
 pub mod fields;
+pub mod profile;
 pub mod query;
 pub mod render;
 pub mod state;
@@ -30,7 +38,9 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use chrono::{DateTime, Utc};
+pub use fields::CustomField;
 use fields::Object;
+pub use profile::{MauticProfile, UniqueOperator};
 use query::{ListQuery, order_rows, parse_urlencoded};
 use rand::RngExt;
 use serde_json::{Map, Value as Json, json};
@@ -50,7 +60,10 @@ pub struct MauticSimOptions {
     pub basic_auth: Option<(String, String)>,
     /// Lifetime of an access token (Mautic's default: 3600 s).
     pub token_ttl: Duration,
-    /// Mautic before 2025: `date_modified` stays NULL on a record never edited since creation.
+    /// Which Mautic it is.
+    pub profile: MauticProfile,
+    /// `date_modified` stays NULL on a record never edited since creation (Mautic 5:
+    /// `FormModel::setTimestamps` returns early for a new entity; API-NOTES.md: "before 2025").
     pub null_date_modified_on_create: bool,
     /// `0`: any free port.
     pub port: u16,
@@ -66,7 +79,8 @@ impl Default for MauticSimOptions {
             client_secret: "sim-secret".into(),
             basic_auth: None,
             token_ttl: Duration::from_secs(3600),
-            null_date_modified_on_create: false,
+            profile: MauticProfile::V5,
+            null_date_modified_on_create: true,
             port: 0,
             quirks: MauticQuirks::default(),
         }
@@ -87,8 +101,8 @@ pub struct MauticQuirks {
     pub inflate_total: u64,
     /// The API is enabled in Mautic's configuration; when not, every `/api` call gets 403.
     pub api_enabled: bool,
-    /// The `Mautic-Version` header.
-    pub version: String,
+    /// The `Mautic-Version` header, when not the profile's.
+    pub version: Option<String>,
 }
 
 impl Default for MauticQuirks {
@@ -99,7 +113,7 @@ impl Default for MauticQuirks {
             empty_list_as_array: false,
             inflate_total: 0,
             api_enabled: true,
-            version: "5.2.1".into(),
+            version: None,
         }
     }
 }
@@ -114,7 +128,7 @@ pub struct SimContact {
     pub date_modified: Option<DateTime<Utc>>,
     pub date_identified: Option<DateTime<Utc>>,
     /// E-mail channel Do Not Contact entries: (reason, date added).
-    pub dnc: Vec<(u8, DateTime<Utc>)>,
+    pub dnc: Vec<(i64, DateTime<Utc>)>,
     /// Linked companies: (company id, primary).
     pub companies: Vec<(u64, bool)>,
     /// Never identified (no `dateIdentified`).
@@ -172,9 +186,21 @@ impl Shared {
         lock(&self.quirks).clone()
     }
 
+    /// The `Mautic-Version` header: the quirk's, or the profile's.
+    fn version(&self) -> String {
+        let quirk = lock(&self.quirks).version.clone();
+        quirk.unwrap_or_else(|| lock(&self.state).profile.version().to_owned())
+    }
+
     fn error(&self, status: u16, message: &str) -> Response {
+        self.item_error(&ItemError::plain(status, message))
+    }
+
+    /// An error answer for a refused write or call, its `details` included
+    /// (`FetchCommonApiController::returnError`).
+    fn item_error(&self, e: &ItemError) -> Response {
         let legacy = lock(&self.quirks).legacy_errors;
-        json_response(status, render::error_body(status, message, legacy))
+        json_response(e.code, render::error_body(e, legacy))
     }
 }
 
@@ -205,7 +231,10 @@ impl MauticSim {
             .as_ref()
             .map(|(u, p)| format!("Basic {}", base64(format!("{u}:{p}").as_bytes())));
         let shared = Arc::new(Shared {
-            state: Mutex::new(Tracked::new(State::new(opts.null_date_modified_on_create))),
+            state: Mutex::new(Tracked::new(State::new(
+                opts.profile,
+                opts.null_date_modified_on_create,
+            ))),
             list_cache: Mutex::new(None),
             tokens: Mutex::new(Tokens::default()),
             quirks: Mutex::new(opts.quirks.clone()),
@@ -303,37 +332,94 @@ impl MauticSim {
         lock(&self.shared.state).user_edit_company(id, &to_map(fields), now)
     }
 
-    /// Links a contact to a company; a primary link names the company in the contact's
-    /// `company` field. Nothing happens when either does not exist.
+    /// Links a contact to a company as a user would in Mautic's interface, primary or not; a
+    /// primary link names the company in the contact's `company` field. Nothing happens when
+    /// either does not exist.
     pub fn link_contact_company(&self, contact: u64, company: u64, primary: bool) {
         let now = self.shared.now();
-        let _ = lock(&self.shared.state).link(contact, company, Some(primary), now);
+        lock(&self.shared.state).user_link(contact, company, primary, now);
     }
 
-    /// Adds an e-mail Do Not Contact entry (1 unsubscribed, 2 bounced, 3 manual); moves
-    /// `date_modified`. Nothing happens when the contact does not exist.
+    /// Adds an e-mail Do Not Contact entry (1 unsubscribed, 2 bounced, 3 manual), as Mautic
+    /// does when an e-mail bounces or a contact unsubscribes. Nothing happens when the contact
+    /// does not exist.
     pub fn add_dnc(&self, contact: u64, reason: u8) {
         let now = self.shared.now();
-        let _ = lock(&self.shared.state).add_dnc(contact, "email", reason, "", now);
+        let _ = lock(&self.shared.state).add_dnc(contact, "email", reason.into(), "", now);
     }
 
-    /// Removes the e-mail Do Not Contact entry; moves `date_modified`.
+    /// Removes the e-mail Do Not Contact entry.
     pub fn remove_dnc(&self, contact: u64) {
         let now = self.shared.now();
         let _ = lock(&self.shared.state).remove_dnc(contact, "email", now);
     }
 
-    /// Creates a custom field, visible at once in `GET /api/fields/...`.
+    /// Merges `loser` into `winner` as Mautic's interface or its deduplicate command does
+    /// (`ContactMerger::merge`): the loser is deleted and its id names the winner from then
+    /// on. False when either does not exist.
+    pub fn merge_contacts(&self, winner: u64, loser: u64) -> bool {
+        let now = self.shared.now();
+        lock(&self.shared.state).merge_contacts(winner, loser, now)
+    }
+
+    /// Creates a custom field as an admin does with the form's defaults (not unique, no
+    /// decimals, 64 characters), visible at once in `GET /api/fields/...`.
     ///
     /// # Panics
     /// On an object other than "contact" or "company", or a type Mautic does not have.
     pub fn add_custom_field(&self, object: &str, alias: &str, field_type: &str) {
+        self.add_custom_field_with(object, alias, field_type, CustomField::standard());
+    }
+
+    /// Creates a custom field with the options an admin chose.
+    ///
+    /// # Panics
+    /// As [`MauticSim::add_custom_field`].
+    pub fn add_custom_field_with(
+        &self,
+        object: &str,
+        alias: &str,
+        field_type: &str,
+        how: CustomField,
+    ) {
         let object = Object::from_path(object).unwrap_or_else(|| {
             panic!("Mautic objects are 'contact' and 'company', not '{object}'")
         });
-        lock(&self.shared.state)
-            .catalog
-            .add_custom(object, alias, field_type);
+        lock(&self.shared.state).add_custom_field(object, alias, field_type, how);
+    }
+
+    /// Ticks or unticks "Is unique identifier" on a field (the e-mail is one by default).
+    ///
+    /// # Panics
+    /// On an unknown object or field.
+    pub fn set_unique_identifier(&self, object: &str, alias: &str, unique: bool) {
+        let o = Object::from_path(object).unwrap_or_else(|| panic!("no Mautic object '{object}'"));
+        assert!(
+            lock(&self.shared.state).set_unique(o, alias, unique),
+            "the simulated Mautic has no {object} field '{alias}'"
+        );
+    }
+
+    /// How several unique identifiers combine (`contact_unique_identifiers_operator` and
+    /// `company_unique_identifiers_operator`, OR by default).
+    pub fn set_unique_operator(&self, object: &str, operator: UniqueOperator) {
+        let mut st = lock(&self.shared.state);
+        match Object::from_path(object) {
+            Some(Object::Contact) => st.contact_operator = operator,
+            Some(Object::Company) => st.company_operator = operator,
+            None => panic!("no Mautic object '{object}'"),
+        }
+    }
+
+    /// Which Mautic this is.
+    pub fn profile(&self) -> MauticProfile {
+        lock(&self.shared.state).profile
+    }
+
+    /// Companies created through the API or by a contact's `company` text, per lower-cased
+    /// name: more than 1 is a duplicate a sync made.
+    pub fn created_per_company_name(&self) -> BTreeMap<String, u64> {
+        lock(&self.shared.state).created_per_company_name.clone()
     }
 
     /// Every access token issued so far, expired and revoked ones included.
@@ -514,7 +600,7 @@ fn router(shared: Arc<Shared>) -> Router {
             patch(edit_company).put(edit_company),
         )
         .route(
-            "/api/companies/{company}/contact/{contact}/add",
+            "/api/companies/{company}/contact/{contact}/{action}",
             post(link_route),
         )
         .route_layer(from_fn_with_state(shared.clone(), api_guard));
@@ -529,7 +615,7 @@ fn router(shared: Arc<Shared>) -> Router {
 async fn unknown_route(AxumState(s): S, uri: axum::http::Uri) -> Response {
     let mut response = s.error(404, "Requested URL not found");
     if uri.path().starts_with("/api")
-        && let Ok(v) = HeaderValue::from_str(&s.quirks().version)
+        && let Ok(v) = HeaderValue::from_str(&s.version())
     {
         response.headers_mut().insert("mautic-version", v);
     }
@@ -540,21 +626,35 @@ async fn unknown_route(AxumState(s): S, uri: axum::http::Uri) -> Response {
 /// on every answer.
 async fn api_guard(AxumState(s): S, request: Request, next: Next) -> Response {
     let mut response = guarded(&s, request, next).await;
-    if let Ok(v) = HeaderValue::from_str(&s.quirks().version) {
+    if let Ok(v) = HeaderValue::from_str(&s.version()) {
         response.headers_mut().insert("mautic-version", v);
     }
     response
 }
 
+/// The answer of any API or OAuth call while the API is off (`ApiSubscriber::onKernelRequest`;
+/// `LeadApiControllerFunctionalTest::testDisabledApi` asserts it exactly: no `details`).
+fn api_disabled(s: &Shared) -> Response {
+    let body = if s.quirks().legacy_errors {
+        render::error_body(&ItemError::plain(403, API_DISABLED), true)
+    } else {
+        json!({"errors": [{"message": API_DISABLED, "code": 403, "type": "api_disabled"}]})
+    };
+    json_response(403, body)
+}
+
+/// An authentication failure as `ApiSubscriber::onKernelResponse` rewrites it:
+/// `{"errors":[{"message","code","type": <the OAuth2 error>}]}` (`Oauth2Test`).
+fn auth_error(status: u16, message: &str, kind: &str) -> Response {
+    json_response(
+        status,
+        json!({"errors": [{"message": message, "code": status, "type": kind}]}),
+    )
+}
+
 async fn guarded(s: &Shared, request: Request, next: Next) -> Response {
     if !s.quirks().api_enabled {
-        let legacy = s.quirks().legacy_errors;
-        let body = if legacy {
-            render::error_body(403, API_DISABLED, true)
-        } else {
-            json!({"errors": [{"code": 403, "message": API_DISABLED, "details": [], "type": "api_disabled"}]})
-        };
-        return json_response(403, body);
+        return api_disabled(s);
     }
     let auth = request
         .headers()
@@ -572,22 +672,14 @@ async fn guarded(s: &Shared, request: Request, next: Next) -> Response {
             Some(_) => None,
         };
         if let Some(description) = problem {
-            let mut r = json_response(
-                401,
-                json!({"error": "invalid_grant", "error_description": description}),
-            );
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"Service\", error=\"invalid_grant\""),
-            );
-            return r;
+            return auth_error(401, description, "invalid_grant");
         }
     } else if auth.starts_with("Basic ") {
         if s.basic_header.as_deref() != Some(auth.trim()) {
-            return s.error(401, "API authorization denied.");
+            return auth_error(401, "API authorization denied.", "access_denied");
         }
     } else {
-        return s.error(401, "API authorization denied.");
+        return auth_error(401, "API authorization denied.", "access_denied");
     }
     if let Some((status, message)) = lock(&s.injected).take() {
         return s.error(status, &message);
@@ -627,18 +719,19 @@ fn param_json(p: &query::Param) -> Json {
     }
 }
 
+/// `POST /oauth/v2/token` (FOSOAuthServerBundle), its errors rewritten by `ApiSubscriber`
+/// (`Oauth2Test`: `{"errors":[{"message":"The client credentials are invalid","code":400,
+/// "type":"invalid_client"}]}`). The API switch covers it too.
 async fn token_route(AxumState(s): S, headers: HeaderMap, body: Bytes) -> Response {
+    if !s.quirks().api_enabled {
+        return api_disabled(&s);
+    }
     let params = match body_json(&headers, &body) {
         Ok(Json::Object(m)) => m,
         _ => Map::new(),
     };
     let get = |k: &str| params.get(k).and_then(Json::as_str).unwrap_or("");
-    let oauth_error = |code: &str, description: &str| {
-        json_response(
-            400,
-            json!({"error": code, "error_description": description}),
-        )
-    };
+    let oauth_error = |code: &str, description: &str| auth_error(400, description, code);
     match get("grant_type") {
         "" => {
             return oauth_error(
@@ -674,11 +767,28 @@ async fn token_route(AxumState(s): S, headers: HeaderMap, body: Bytes) -> Respon
     )
 }
 
-async fn fields_route(AxumState(s): S, Path(object): Path<String>) -> Response {
-    match Object::from_path(&object) {
-        Some(o) => json_response(200, lock(&s.state).catalog.to_json(o)),
-        None => s.error(404, "Item was not found."),
-    }
+/// `GET /api/fields/{object}` (`FieldApiController`, paged by
+/// `FetchCommonApiController::getEntitiesAction`; see [`fields::Catalog::page_json`]). An
+/// object other than `contact`, `lead` or `company` matches no field: 200 and nothing.
+async fn fields_route(
+    AxumState(s): S,
+    Path(object): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let params = parse_urlencoded(q.as_deref().unwrap_or(""));
+    let get = |k: &str| {
+        params
+            .iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.trim().parse::<usize>().unwrap_or(0))
+    };
+    let start = get("start").unwrap_or(0);
+    let limit = get("limit").unwrap_or(fields::DEFAULT_PAGE_LIMIT);
+    let body = lock(&s.state)
+        .catalog
+        .page_json(Object::from_path(&object), start, limit);
+    json_text_response(body)
 }
 
 /// A list answer with the records in query order: `{"total":"N","contacts":{"id":{...}}}`.
@@ -893,9 +1003,14 @@ fn parse_id(raw: &str) -> Option<u64> {
     raw.trim().parse().ok()
 }
 
+/// `GET /api/contacts/{id}`; a merged-away id names the winner (`LeadModel::getEntity` falls
+/// back to `contact_merge_records`).
 async fn get_contact(AxumState(s): S, Path(id): Path<String>) -> Response {
     let st = lock(&s.state);
-    match parse_id(&id).and_then(|id| st.contacts.get(&id)) {
+    match parse_id(&id)
+        .and_then(|id| st.resolve_contact(id))
+        .and_then(|id| st.contacts.get(&id))
+    {
         Some(c) => json_response(
             200,
             json!({"contact": render::contact_json(c, &st.catalog)}),
@@ -957,7 +1072,7 @@ fn method_of(m: &axum::http::Method) -> Method {
 }
 
 fn item_error(s: &Shared, e: ItemError) -> Response {
-    s.error(e.code, &e.message)
+    s.item_error(&e)
 }
 
 async fn new_contact(AxumState(s): S, headers: HeaderMap, body: Bytes) -> Response {
@@ -967,7 +1082,7 @@ async fn new_contact(AxumState(s): S, headers: HeaderMap, body: Bytes) -> Respon
     };
     let now = s.now();
     let mut st = lock(&s.state);
-    match st.api_new_contact(&params, now) {
+    match st.api_new_contact(&params, now, true) {
         Ok((code, id)) => json_response(
             code,
             json!({"contact": render::contact_json(&st.contacts[&id], &st.catalog)}),
@@ -990,12 +1105,12 @@ async fn edit_contact(
         Ok(p) => p,
         Err(m) => return s.error(400, &m),
     };
-    let Some(id) = parse_id(&id) else {
-        return s.error(404, "Item was not found.");
-    };
+    // `{id}` has no route requirement: an id that is not a number names no contact
+    // (PATCH: 404; PUT: a new contact).
+    let id = parse_id(&id).unwrap_or(0);
     let now = s.now();
     let mut st = lock(&s.state);
-    match st.api_edit_contact(id, &params, method_of(&method), now) {
+    match st.api_edit_contact(id, &params, method_of(&method), now, false) {
         Ok((code, id)) => json_response(
             code,
             json!({"contact": render::contact_json(&st.contacts[&id], &st.catalog)}),
@@ -1037,9 +1152,7 @@ async fn edit_company(
         Ok(p) => p,
         Err(m) => return s.error(400, &m),
     };
-    let Some(id) = parse_id(&id) else {
-        return s.error(404, "Item was not found.");
-    };
+    let id = parse_id(&id).unwrap_or(0);
     let now = s.now();
     let mut st = lock(&s.state);
     match st.api_edit_company(id, &params, method_of(&method), now) {
@@ -1054,7 +1167,7 @@ async fn edit_company(
     }
 }
 
-/// Mautic's `api_batch_max_limit`.
+/// Mautic's `api_batch_max_limit` (`ApiBundle/Config/config.php:101`).
 const BATCH_LIMIT: usize = 200;
 
 /// What a batch does with one item.
@@ -1066,9 +1179,12 @@ enum BatchOp {
     EditCompany(Method),
 }
 
-/// Runs a batch: the items of a JSON list (or of an object keyed by index), at most 200,
-/// each answered in `statusCodes` and, when it failed, in `errors`, with HTTP 200 or 201
-/// whatever the items gave.
+/// Runs a batch (`CommonApiController::newEntitiesAction` / `editEntitiesAction`): the items
+/// of a JSON list (or of an object keyed by index), at most 200, each answered in
+/// `statusCodes` and, when it failed, in `errors`; HTTP 201 for `batch/new` and 200 for
+/// `batch/edit` whatever the items gave. An edit item's `id` that names no record: 404 on
+/// PATCH, a new record (201) on PUT (`testBatchEditEndpointWithRubbishId`); no `id` at all:
+/// 400 with the untranslated `mautic.api.call.id_missing` (`BatchIdToEntityHelper`).
 fn run_batch(s: &Shared, headers: &HeaderMap, body: &Bytes, op: BatchOp) -> Response {
     let items: Vec<(usize, Json)> = match body_json(headers, body) {
         Ok(Json::Array(a)) => a.into_iter().enumerate().collect(),
@@ -1106,21 +1222,21 @@ fn run_batch(s: &Shared, headers: &HeaderMap, body: &Bytes, op: BatchOp) -> Resp
             );
             continue;
         };
-        let id = params.get("id").and_then(|v| match v {
-            Json::Number(n) => n.as_u64(),
-            Json::String(t) => parse_id(t),
-            _ => None,
+        let id = params.get("id").map(|v| match v {
+            Json::Number(n) => n.as_u64().unwrap_or(0),
+            Json::String(t) => parse_id(t).unwrap_or(0),
+            _ => 0,
         });
         let result = match op {
-            BatchOp::NewContact => st.api_new_contact(&params, now),
-            BatchOp::NewCompany => st.api_new_company(&params, now),
+            BatchOp::NewContact => st.api_new_contact(&params, now, false),
+            BatchOp::NewCompany => st.api_batch_new_company(&params, now),
             BatchOp::EditContact(m) | BatchOp::EditCompany(m) => match id {
                 None => Err(ItemError {
-                    code: 400,
-                    message: "'id' is missing from the item.".into(),
+                    batch_api_error: true,
+                    ..ItemError::plain(400, "mautic.api.call.id_missing")
                 }),
                 Some(id) => match op {
-                    BatchOp::EditContact(_) => st.api_edit_contact(id, &params, m, now),
+                    BatchOp::EditContact(_) => st.api_edit_contact(id, &params, m, now, true),
                     _ => st.api_edit_company(id, &params, m, now),
                 },
             },
@@ -1138,12 +1254,7 @@ fn run_batch(s: &Shared, headers: &HeaderMap, body: &Bytes, op: BatchOp) -> Resp
             }
             Err(e) => {
                 codes.insert(idx, json!(e.code));
-                let err = if e.code == 404 {
-                    json!({"message": e.message, "code": e.code, "type": "api"})
-                } else {
-                    json!({"code": e.code, "message": e.message, "details": {}, "type": null})
-                };
-                errors.insert(idx, err);
+                errors.insert(idx, render::batch_error(&e));
             }
         }
     }
@@ -1192,8 +1303,35 @@ async fn batch_edit_companies(
     )
 }
 
-/// `POST /api/contacts/{id}/dnc/{channel}/add|remove`, body `{"reason": 2, "comments": ""}`
-/// (reason defaults to 3, manual; 0 is refused).
+/// The `reason` of a DNC add as `(int) $request->request->get('reason', 3)` reads it
+/// (`LeadApiController::addDncAction`): absent is 3 (manual); `null`, `false` and text that
+/// starts with no digit cast to 0, which is refused.
+fn php_int_reason(v: Option<&Json>) -> i64 {
+    match v {
+        None => 3,
+        Some(Json::Null) | Some(Json::Bool(false)) => 0,
+        Some(Json::Bool(true)) => 1,
+        Some(Json::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f.trunc() as i64))
+            .unwrap_or(0),
+        Some(Json::String(t)) => {
+            let t = t.trim();
+            let end = t
+                .char_indices()
+                .take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && (*c == '-' || *c == '+')))
+                .map(|(i, c)| i + c.len_utf8())
+                .last()
+                .unwrap_or(0);
+            t[..end].parse().unwrap_or(0)
+        }
+        Some(_) => 1,
+    }
+}
+
+/// `POST /api/contacts/{id}/dnc/{channel}/add|remove` (`LeadApiController::addDncAction`,
+/// `removeDncAction`): add answers `{"contact"}`, remove `{"recordFound", "contact"}`; a
+/// reason that reads as 0 is refused with 400 (`testAddAndRemoveDncToExistingContact`).
 async fn dnc_route(
     AxumState(s): S,
     Path((id, channel, action)): Path<(String, String, String)>,
@@ -1211,32 +1349,28 @@ async fn dnc_route(
     let mut st = lock(&s.state);
     let result = match action.as_str() {
         "add" => {
-            let reason = match params.get("reason") {
-                None | Some(Json::Null) => 3,
-                Some(Json::Number(n)) => n.as_u64().unwrap_or(0),
-                Some(Json::String(t)) => t.trim().parse().unwrap_or(0),
-                Some(_) => 0,
-            };
-            if reason == 0 || reason > 255 {
+            let reason = php_int_reason(params.get("reason"));
+            if reason == 0 {
                 drop(st);
-                return s.error(400, "Invalid reason code given");
+                return s.item_error(&ItemError {
+                    details: json!(["Reason code needs to be an integer and higher than 0."]),
+                    ..ItemError::plain(400, "Invalid reason code given")
+                });
             }
             let comments = params
                 .get("comments")
                 .and_then(Json::as_str)
                 .unwrap_or("")
                 .to_owned();
-            st.add_dnc(id, &channel, reason as u8, &comments, now)
-                .map(|()| None)
+            st.add_dnc(id, &channel, reason, &comments, now)
+                .map(|_| None)
         }
         "remove" => st.remove_dnc(id, &channel, now).map(Some),
-        _ => Err(ItemError {
-            code: 404,
-            message: "Requested URL not found".into(),
-        }),
+        _ => Err(ItemError::plain(404, "Requested URL not found")),
     };
     match result {
         Ok(found) => {
+            let id = st.resolve_contact(id).unwrap_or(id);
             let contact = render::contact_json(&st.contacts[&id], &st.catalog);
             match found {
                 None => json_response(200, json!({"contact": contact})),
@@ -1250,14 +1384,24 @@ async fn dnc_route(
     }
 }
 
-async fn link_route(AxumState(s): S, Path((company, contact)): Path<(String, String)>) -> Response {
+/// `POST /api/companies/{c}/contact/{p}/add|remove` (`CompanyApiController::addContactAction`
+/// and `removeContactAction`): HTTP 200 `{"success": 1}`, a number, whether or not anything
+/// changed.
+async fn link_route(
+    AxumState(s): S,
+    Path((company, contact, action)): Path<(String, String, String)>,
+) -> Response {
     let (Some(company), Some(contact)) = (parse_id(&company), parse_id(&contact)) else {
         return s.error(404, "Item was not found.");
     };
     let now = s.now();
-    let result = lock(&s.state).link(contact, company, None, now);
+    let result = match action.as_str() {
+        "add" => lock(&s.state).link(contact, company, now),
+        "remove" => lock(&s.state).unlink(contact, company, now),
+        _ => Err(ItemError::plain(404, "Requested URL not found")),
+    };
     match result {
-        Ok(()) => json_response(200, json!({"success": true})),
+        Ok(()) => json_response(200, json!({"success": 1})),
         Err(e) => item_error(&s, e),
     }
 }
@@ -1271,7 +1415,7 @@ mod tests {
     #[test]
     fn keyset_pages_equal_a_full_scan_and_follow_changes() {
         let shared = Shared {
-            state: Mutex::new(Tracked::new(State::new(false))),
+            state: Mutex::new(Tracked::new(State::new(MauticProfile::V5, false))),
             list_cache: Mutex::new(None),
             tokens: Mutex::new(Tokens::default()),
             quirks: Mutex::new(MauticQuirks::default()),

@@ -2,8 +2,8 @@
 //! groups, `fields.all`, numbers that come as strings, empty groups as `[]`), PHP arrays that
 //! become JSON lists or objects depending on their keys, and both error shapes.
 
-use super::fields::{Catalog, Object, groups};
-use super::state::{Company, Contact};
+use super::fields::{Catalog, FieldDef, Object, groups};
+use super::state::{Company, Contact, ItemError};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json, json};
 use std::collections::BTreeMap;
@@ -28,13 +28,24 @@ pub fn php_array(items: BTreeMap<usize, Json>) -> Json {
     }
 }
 
-/// A field value as `fields.all` shows it: points as a string (as MySQL drivers often give
-/// integers), other values as stored, NULL when unset.
-fn shown(alias: &str, v: Option<&Json>) -> Json {
-    match v {
-        None => Json::Null,
-        Some(Json::Number(n)) if alias == "points" => Json::String(n.to_string()),
-        Some(v) => v.clone(),
+/// A field value as the API shows it (`CustomFieldsApiControllerTrait::fixNumbers`): points
+/// as an integer; a number field as an integer (truncated) unless it has decimals
+/// (`properties.scale`), then as a float; text as stored (MySQL gives strings), NULL when
+/// unset.
+fn shown(def: &FieldDef, v: Option<&Json>) -> Json {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Json::Null;
+    };
+    if def.field_type != "number" {
+        return v.clone();
+    }
+    let n = v
+        .as_f64()
+        .or_else(|| v.as_str().and_then(|t| t.trim().parse().ok()));
+    match (n, def.scale()) {
+        (Some(n), None) => json!(n.trunc() as i64),
+        (Some(n), Some(_)) => json!(n),
+        (None, _) => v.clone(),
     }
 }
 
@@ -49,7 +60,7 @@ fn fields_json(
     for group in groups(object) {
         let mut entries = Map::new();
         for def in catalog.of(object).filter(|d| d.group == *group) {
-            let value = shown(&def.alias, values.get(&def.alias));
+            let value = shown(def, values.get(&def.alias));
             let normalized = match (def.field_type.as_str(), &value) {
                 ("boolean", Json::Number(n)) => {
                     json!(if n.as_i64() == Some(1) { "Yes" } else { "No" })
@@ -65,8 +76,9 @@ fn fields_json(
                     "type": def.field_type,
                     "group": def.group,
                     "object": object.api_name(),
-                    "is_fixed": "1",
-                    "default_value": null,
+                    "is_fixed": if def.fixed { "1" } else { "0" },
+                    "properties": "a:0:{}",
+                    "default_value": def.default_value,
                     "value": value,
                     "normalizedValue": normalized,
                 }),
@@ -82,7 +94,7 @@ fn fields_json(
     let mut all = Map::new();
     all.insert("id".into(), json!(id));
     for def in catalog.of(object) {
-        all.insert(def.alias.clone(), shown(&def.alias, values.get(&def.alias)));
+        all.insert(def.alias.clone(), shown(def, values.get(&def.alias)));
     }
     out.insert("all".into(), Json::Object(all));
     Json::Object(out)
@@ -114,7 +126,7 @@ pub fn contact_json(c: &Contact, catalog: &Catalog) -> Json {
         "modifiedByUser": null,
         "id": c.id,
         "points": c.fields.get("points").and_then(Json::as_i64).unwrap_or(0),
-        "color": null,
+        "color": "",
         "fields": fields_json(catalog, Object::Contact, c.id, &c.fields),
         "lastActive": c.fields.get("last_active").cloned().unwrap_or(Json::Null),
         "owner": null,
@@ -171,13 +183,24 @@ pub fn contact_company_json(
     Json::Object(row)
 }
 
-/// An error answer: `{"errors":[{code, message, details, type}]}`, or on old instances
+/// An error answer: `{"errors":[{code, message, details, type}]}`
+/// (`FetchCommonApiController::returnError`), or on old instances
 /// `{"error":{"message", "code"}}`.
-pub fn error_body(code: u16, message: &str, legacy: bool) -> Json {
+pub fn error_body(e: &ItemError, legacy: bool) -> Json {
     if legacy {
-        json!({"error": {"message": message, "code": code}})
+        json!({"error": {"message": e.message, "code": e.code}})
     } else {
-        json!({"errors": [{"code": code, "message": message, "details": [], "type": null}]})
+        json!({"errors": [{"code": e.code, "message": e.message, "details": e.details, "type": null}]})
+    }
+}
+
+/// One failed item of a batch: the form error object, or for a record not found
+/// `{"message", "code", "type": "api"}` (`FetchCommonApiController::setBatchError`).
+pub fn batch_error(e: &ItemError) -> Json {
+    if e.batch_api_error {
+        json!({"message": e.message, "code": e.code, "type": "api"})
+    } else {
+        json!({"code": e.code, "message": e.message, "details": e.details, "type": null})
     }
 }
 
@@ -197,12 +220,20 @@ mod tests {
     }
 
     #[test]
-    fn empty_groups_are_lists_and_points_a_string() {
-        let catalog = Catalog::default();
+    fn empty_groups_are_lists_and_numbers_are_fixed() {
+        let mut catalog = Catalog::default();
+        catalog.add_custom(
+            Object::Contact,
+            "score",
+            "number",
+            super::super::fields::CustomField::standard(),
+        );
         let now = chrono::Utc::now();
         let mut fields = BTreeMap::new();
         fields.insert("points".to_owned(), json!(0));
         fields.insert("email".to_owned(), json!("a@b.fr"));
+        fields.insert("score".to_owned(), json!(3.7));
+        fields.insert("attribution".to_owned(), json!(3.0));
         let c = Contact {
             id: 7,
             fields,
@@ -214,7 +245,17 @@ mod tests {
         };
         let j = contact_json(&c, &catalog);
         assert_eq!(j["fields"]["personal"], json!([]));
-        assert_eq!(j["fields"]["all"]["points"], json!("0"));
+        assert_eq!(j["fields"]["all"]["points"], json!(0));
+        assert_eq!(
+            j["fields"]["all"]["score"],
+            json!(3),
+            "no scale: an integer"
+        );
+        assert_eq!(
+            j["fields"]["all"]["attribution"],
+            json!(3.0),
+            "scale 2: a float"
+        );
         assert_eq!(j["fields"]["all"]["email"], json!("a@b.fr"));
         assert_eq!(j["fields"]["all"]["city"], Json::Null);
         assert_eq!(j["dateModified"], Json::Null);
