@@ -33,6 +33,7 @@ fn cases() -> Vec<Case> {
             compare: Compare {
                 trim: i % 3 == 0,
                 ignore_case: i % 5 == 0,
+                ..Compare::EXACT
             },
             preferred: Some(Side::Weavy),
             tie_window_micros: 1_000_000,

@@ -284,6 +284,7 @@ impl FieldMapping {
             compare: Compare {
                 trim: self.trim,
                 ignore_case: self.ignore_case,
+                precision: crate::model::Precision::EXACT,
             },
             preferred: sync.preferred_side.side(),
             tie_window_micros: sync.tie_window.as_micros().min(i64::MAX as u128) as i64,
@@ -1136,6 +1137,7 @@ direction = \"Sync only to Mautic\"
             writable,
             required: false,
             unique: false,
+            decimals: None,
         };
         let mut fields = BTreeMap::new();
         fields.insert(

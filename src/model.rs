@@ -690,32 +690,103 @@ fn plausible_year(y: i32) -> bool {
     (MIN_YEAR..=MAX_YEAR).contains(&y)
 }
 
-/// How two texts of a field compare: what the mapping says to ignore.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// What the sides keep of a date-time or a number: two values the coarser side cannot tell
+/// apart are one value. Without it, a value a side keeps less precisely than it was written
+/// (Mautic 5 drops a date-time's seconds; a Mautic number field without decimals shows an
+/// integer; weavy keeps a zone-less wall time, the same for both passes of an autumn hour)
+/// would differ from its base at every cycle and be written again, and again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Precision {
+    /// Date-times are kept to the minute.
+    pub minutes: bool,
+    /// Numbers are kept to this many decimals; 0 means an integer, cut towards zero as PHP's
+    /// `(int)` does. `None`: exactly.
+    pub decimals: Option<u8>,
+    /// Date-times are kept as a wall time of this zone, with no offset: two instants that
+    /// read the same there are one value.
+    pub wall_zone: Option<chrono_tz::Tz>,
+}
+
+impl Precision {
+    pub const EXACT: Precision = Precision {
+        minutes: false,
+        decimals: None,
+        wall_zone: None,
+    };
+
+    /// What both of two sides keep: the coarser of each.
+    pub fn coarsest(self, other: Precision) -> Precision {
+        Precision {
+            minutes: self.minutes || other.minutes,
+            decimals: match (self.decimals, other.decimals) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            wall_zone: self.wall_zone.or(other.wall_zone),
+        }
+    }
+
+    fn number_eq(&self, x: f64, y: f64) -> bool {
+        match self.decimals {
+            None => x == y,
+            Some(0) => x.trunc() == y.trunc(),
+            Some(d) => {
+                let p = 10f64.powi(i32::from(d));
+                (x * p).round() == (y * p).round()
+            }
+        }
+    }
+
+    fn instant_eq(&self, x: &DateTime<Utc>, y: &DateTime<Utc>) -> bool {
+        use chrono::{DurationRound, TimeDelta};
+        if !self.minutes && self.wall_zone.is_none() {
+            return x == y;
+        }
+        let cut = |t: &DateTime<Utc>| -> DateTime<Utc> {
+            let unit = if self.minutes {
+                TimeDelta::minutes(1)
+            } else {
+                TimeDelta::seconds(1)
+            };
+            t.duration_trunc(unit).unwrap_or(*t)
+        };
+        let (a, b) = (cut(x), cut(y));
+        match self.wall_zone {
+            Some(tz) => a.with_timezone(&tz).naive_local() == b.with_timezone(&tz).naive_local(),
+            None => a == b,
+        }
+    }
+}
+
+/// How two values of a field compare: what the mapping says to ignore, and the precision
+/// the sides keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Compare {
     /// Leading and trailing spaces do not make two values different.
-    #[serde(default)]
     pub trim: bool,
     /// Case does not make two values different (Unicode-aware: "ÉMILE" == "émile").
-    #[serde(default)]
     pub ignore_case: bool,
+    /// What the sides keep of date-times and numbers.
+    pub precision: Precision,
 }
 
 impl Compare {
     pub const EXACT: Compare = Compare {
         trim: false,
         ignore_case: false,
+        precision: Precision::EXACT,
     };
 
     /// Whether `a` and `b` are the same value under these rules. Numbers compare as numbers,
-    /// dates and date-times as instants, blanks equal blanks. Allocation-free.
+    /// dates and date-times as instants (to the second, or as [`Precision`] says), blanks
+    /// equal blanks. Allocation-free.
     pub fn eq(&self, a: &Value, b: &Value) -> bool {
         match (a, b) {
             (Value::Text(x), Value::Text(y)) => self.eq_text(x, y),
-            (Value::Number(x), Value::Number(y)) => x == y,
+            (Value::Number(x), Value::Number(y)) => self.precision.number_eq(*x, *y),
             (Value::Bool(x), Value::Bool(y)) => x == y,
             (Value::Date(x), Value::Date(y)) => x == y,
-            (Value::DateTime(x), Value::DateTime(y)) => x == y,
+            (Value::DateTime(x), Value::DateTime(y)) => self.precision.instant_eq(x, y),
             (Value::Date(x), Value::DateTime(y)) | (Value::DateTime(y), Value::Date(x)) => {
                 y.date_naive() == *x && y.time() == chrono::NaiveTime::MIN
             }
@@ -923,6 +994,10 @@ pub enum ConflictRule {
     RejectedWrite,
     /// An e-mail write to Mautic was refused because another Mautic contact holds it.
     EmailCollision,
+    /// A write of another Mautic unique identifier field (a phone, a SIRET...) was refused
+    /// because another Mautic contact holds the value, or another write gives it to another
+    /// person.
+    UniqueCollision,
     /// A linked record answered 404 and could not be found again.
     RecordGone,
     /// A link moved: a lead converted into a contact, a Mautic merge.
@@ -936,6 +1011,7 @@ impl ConflictRule {
             ConflictRule::Duplicate => "duplicate",
             ConflictRule::RejectedWrite => "rejected_write",
             ConflictRule::EmailCollision => "email_collision",
+            ConflictRule::UniqueCollision => "unique_collision",
             ConflictRule::RecordGone => "record_gone",
             ConflictRule::Relinked => "relinked",
         }
@@ -951,6 +1027,7 @@ impl ConflictRule {
             ConflictRule::Duplicate,
             ConflictRule::RejectedWrite,
             ConflictRule::EmailCollision,
+            ConflictRule::UniqueCollision,
             ConflictRule::RecordGone,
             ConflictRule::Relinked,
         ]);
@@ -1130,15 +1207,61 @@ mod tests {
         assert!(!Compare::EXACT.eq(&a, &b));
         let trim = Compare {
             trim: true,
-            ignore_case: false,
+            ..Compare::EXACT
         };
         assert!(trim.eq(&a, &b));
         assert!(!trim.eq(&Value::text("ÉMILE"), &Value::text("émile")));
         let both = Compare {
             trim: true,
             ignore_case: true,
+            ..Compare::EXACT
         };
         assert!(both.eq(&Value::text(" ÉMILE"), &Value::text("émile")));
+    }
+
+    #[test]
+    fn values_compare_at_the_precision_the_sides_keep() {
+        let t = |s: &str| Value::DateTime(s.parse().unwrap());
+        let at = |precision: Precision| Compare {
+            precision,
+            ..Compare::EXACT
+        };
+        let minutes = at(Precision {
+            minutes: true,
+            ..Precision::EXACT
+        });
+        assert!(minutes.eq(&t("2024-05-01T10:00:35Z"), &t("2024-05-01T10:00:00Z")));
+        assert!(!minutes.eq(&t("2024-05-01T10:00:35Z"), &t("2024-05-01T10:01:00Z")));
+        assert!(!Compare::EXACT.eq(&t("2024-05-01T10:00:35Z"), &t("2024-05-01T10:00:00Z")));
+        // The two passes of Paris' 27 October 2024 02:30 are one wall time.
+        let paris = at(Precision {
+            wall_zone: Some(chrono_tz::Europe::Paris),
+            ..Precision::EXACT
+        });
+        assert!(paris.eq(&t("2024-10-27T00:30:00Z"), &t("2024-10-27T01:30:00Z")));
+        assert!(!paris.eq(&t("2024-10-27T00:30:00Z"), &t("2024-10-27T00:31:00Z")));
+        let integers = at(Precision {
+            decimals: Some(0),
+            ..Precision::EXACT
+        });
+        assert!(integers.eq(&Value::Number(3.7), &Value::Number(3.0)));
+        assert!(integers.eq(&Value::Number(-3.7), &Value::Number(-3.0)));
+        assert!(!integers.eq(&Value::Number(3.7), &Value::Number(4.0)));
+        let cents = at(Precision {
+            decimals: Some(2),
+            ..Precision::EXACT
+        });
+        assert!(cents.eq(&Value::Number(2.501), &Value::Number(2.5)));
+        assert!(!cents.eq(&Value::Number(2.51), &Value::Number(2.5)));
+        let both = Precision {
+            minutes: true,
+            ..Precision::EXACT
+        }
+        .coarsest(Precision {
+            decimals: Some(2),
+            ..Precision::EXACT
+        });
+        assert!(both.minutes && both.decimals == Some(2));
     }
 
     #[test]

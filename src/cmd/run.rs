@@ -60,6 +60,7 @@ pub async fn run(args: &RunArgs) -> Result<(), CmdError> {
                 weavy,
                 mautic,
                 counter,
+                facts: Default::default(),
             };
             match engine
                 .cycle_until(CycleOptions::default(), &Bars::new(), &shutdown)

@@ -87,6 +87,9 @@ impl MauticSettings {
 /// Mautic refuses a batch of more than 200 items (HTTP 500).
 pub const MAX_BATCH: usize = 200;
 
+/// Values asked per `in` query: short URLs.
+const FIND_ANY_CHUNK: usize = 50;
+
 /// Fields asked per page of a field list (Mautic's default is 30, and it has no maximum).
 const FIELDS_PAGE: usize = 200;
 /// More fields than this in one object means the list does not end (a server ignoring
@@ -122,6 +125,8 @@ struct Inner {
     auth_http: Http,
     token: tokio::sync::Mutex<Option<Token>>,
     fields: Mutex<HashMap<RecordKind, Arc<FieldTypes>>>,
+    /// The `Mautic-Version` header of the last answer that had one.
+    version: Mutex<Option<String>>,
 }
 
 /// The Mautic object behind a record kind.
@@ -248,8 +253,18 @@ impl MauticClient {
                 auth_http,
                 token: tokio::sync::Mutex::new(None),
                 fields: Mutex::new(HashMap::new()),
+                version: Mutex::new(None),
             }),
         })
+    }
+
+    /// The Mautic version the instance announces (`Mautic-Version`), once it answered.
+    pub fn version(&self) -> Option<String> {
+        self.inner
+            .version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Adds an e-mail Do Not Contact entry (Mautic keeps an unsubscribe whatever is added).
@@ -269,7 +284,9 @@ impl MauticClient {
         Ok(())
     }
 
-    /// Removes the e-mail Do Not Contact entry.
+    /// Removes the e-mail Do Not Contact entry. Mautic removes the channel's first entry
+    /// whatever its reason, an unsubscribe included (`DoNotContact::removeDncForContact`):
+    /// never call it to clear a bounce. The engine never does.
     pub async fn remove_dnc(&self, contact_id: &str) -> Result<(), ConnectorError> {
         let call = "remove a Do Not Contact";
         let id = numeric_id(contact_id, call)?;
@@ -323,6 +340,90 @@ impl MauticClient {
             )
             .with_record(contact_id))
         }
+    }
+
+    /// Removes a contact's link to a company (`CompanyApiController::removeContactAction`;
+    /// answers `{"success": 1}`). When it was the primary one, Mautic makes another link
+    /// primary.
+    pub async fn unlink_company(
+        &self,
+        company_id: &str,
+        contact_id: &str,
+    ) -> Result<(), ConnectorError> {
+        let call = "unlink a contact from a company";
+        let company = numeric_id(company_id, call)?;
+        let contact = numeric_id(contact_id, call)?;
+        let reply = self
+            .inner
+            .call(
+                Call::new(CallKind::Link, call).record(contact_id),
+                Method::POST,
+                &format!("/api/companies/{company}/contact/{contact}/remove"),
+                &[],
+                Some(&json!({})),
+            )
+            .await?;
+        let ok = reply
+            .json::<Json>()
+            .ok()
+            .is_some_and(|v| parse::php_truthy(v.get("success")));
+        if ok {
+            Ok(())
+        } else {
+            Err(err(
+                call,
+                ErrorKind::Rejected {
+                    status: reply.status,
+                    message: format!("Mautic did not confirm the unlink from company {company}"),
+                },
+            )
+            .with_record(contact_id))
+        }
+    }
+
+    /// The records whose `field` holds any of `values` (compared as Mautic compares them:
+    /// case-insensitively), a page of values per call (`where ... in`).
+    pub async fn find_any(
+        &self,
+        kind: RecordKind,
+        field: &str,
+        values: &[String],
+    ) -> Result<Vec<RemoteRecord>, ConnectorError> {
+        let call = match kind {
+            RecordKind::MauticCompany => "find companies",
+            _ => "find contacts",
+        };
+        let obj = object(kind, call)?;
+        let types = self.inner.field_types(obj).await?;
+        if params::is_pseudo_field(field) || !types.contains_key(field) {
+            return Err(err(
+                call,
+                ErrorKind::Invalid(format!(
+                    "Mautic {} has no searchable field '{field}'",
+                    obj.many
+                )),
+            ));
+        }
+        let mut found = Vec::new();
+        for chunk in values.chunks(FIND_ANY_CHUNK) {
+            let mut after = 0;
+            loop {
+                let query = params::find_any_query(field, chunk, after, self.inner.page_size);
+                let (page, _) = self
+                    .inner
+                    .page(obj, Call::new(CallKind::Find, call), &query)
+                    .await?;
+                let last = self.inner.is_last(&page);
+                if page.rows > 0 {
+                    after = next_after(&page, after, call)?;
+                }
+                found.extend(page.records);
+                if last {
+                    break;
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// A contact's companies: (company id, primary).
@@ -613,6 +714,18 @@ impl Inner {
                 }
             })
             .await?;
+        if let Some(v) = reply
+            .headers
+            .get("mautic-version")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && v.len() <= 64)
+        {
+            let mut known = self.version.lock().unwrap_or_else(|p| p.into_inner());
+            if known.as_deref() != Some(v) {
+                *known = Some(v.to_owned());
+            }
+        }
         if reply.is_success() {
             return Ok(reply);
         }

@@ -69,6 +69,9 @@ pub struct FieldInfo {
     pub required: bool,
     /// Mautic: a unique identifier field (e-mail by default).
     pub unique: bool,
+    /// A number field's decimals as the side shows them (Mautic shows a number field with
+    /// no decimals as an integer); `None` when it shows the number as stored.
+    pub decimals: Option<u8>,
 }
 
 /// A record as read from a side.

@@ -1037,6 +1037,7 @@ fn dictionary_from(kind: RecordKind, answer: DictionaryAnswer) -> Dictionary {
             writable: !is_key && (!foreign_key || company_of_contact),
             required: is_key,
             unique: is_key,
+            decimals: None,
             code: f.name,
             label,
             raw_type,

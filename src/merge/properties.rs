@@ -5,7 +5,8 @@ use super::conflict::DecisionContext;
 use super::state::{Stamped, join, observe};
 use super::{conflict_entry, decide};
 use crate::model::{
-    Compare, Decision, Direction, EntityId, EntityKind, FieldPolicy, Observation, Rule, Side, Value,
+    Compare, Decision, Direction, EntityId, EntityKind, FieldPolicy, Observation, Precision, Rule,
+    Side, Value,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
@@ -21,9 +22,35 @@ fn value() -> impl Strategy<Value = Value> {
         Just(Value::text("Émile")),
         Just(Value::text("émile ")),
         Just(Value::Number(12.0)),
+        Just(Value::Number(12.4)),
+        Just(Value::Number(12.6)),
         Just(Value::Number(0.0)),
         "[a-c]{1,3}".prop_map(Value::text),
+        // Instants a second, a minute and an hour apart: the last pair is the same wall time
+        // in Paris (the two passes of 27 October 2024's 02:30).
+        prop_oneof![
+            Just("2024-10-27T00:30:00Z"),
+            Just("2024-10-27T00:30:40Z"),
+            Just("2024-10-27T00:31:00Z"),
+            Just("2024-10-27T01:30:00Z"),
+        ]
+        .prop_map(|t| Value::DateTime(t.parse().unwrap())),
     ]
+}
+
+/// The precisions the sides keep: exact, to the minute, integers or two decimals, Paris wall
+/// time.
+fn precision() -> impl Strategy<Value = Precision> {
+    (
+        any::<bool>(),
+        proptest::option::of(0u8..3),
+        proptest::option::of(Just(chrono_tz::Europe::Paris)),
+    )
+        .prop_map(|(minutes, decimals, wall_zone)| Precision {
+            minutes,
+            decimals,
+            wall_zone,
+        })
 }
 
 /// Change times within a few seconds of each other, so that ties are common.
@@ -62,12 +89,17 @@ fn policy() -> impl Strategy<Value = FieldPolicy> {
         any::<bool>(),
         proptest::option::of(side()),
         0i64..3_000_000,
+        precision(),
     )
         .prop_map(
-            |(direction, owb, trim, ignore_case, preferred, tie)| FieldPolicy {
+            |(direction, owb, trim, ignore_case, preferred, tie, precision)| FieldPolicy {
                 direction,
                 overwrite_with_blank: owb,
-                compare: Compare { trim, ignore_case },
+                compare: Compare {
+                    trim,
+                    ignore_case,
+                    precision,
+                },
                 preferred,
                 tie_window_micros: tie,
             },

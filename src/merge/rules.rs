@@ -304,6 +304,7 @@ mod tests {
             compare: Compare {
                 trim: true,
                 ignore_case: true,
+                ..Compare::EXACT
             },
             ..both()
         };

@@ -13,6 +13,7 @@
 //! | `company_index` | company key, record | - | companies by normalised key |
 //! | `dirty` | record | - | records changed since they were last merged |
 //! | `outbox` | side, table, entity | patch | writes decided, not yet acknowledged |
+//! | `in_flight` | side, table, entity | the field and value to look the record up by | inserts that may have reached the side without an answer |
 //! | `conflicts` | time, sequence | conflict entry | the append-only conflict log |
 //! | `cursors` | table | time | where the next pull of a table starts |
 //! | `cycles` | cycle | report | what each cycle did (for `status`) |
@@ -29,12 +30,14 @@ pub mod codec;
 mod conflicts;
 mod entities;
 mod field_ids;
+mod in_flight;
 mod integrity;
 pub mod keys;
 mod records;
 
 pub use conflicts::ConflictFilter;
 pub use entities::{Ack, MergeCommit};
+pub use in_flight::Probe;
 pub use integrity::SEAL_FILE;
 pub use records::{IngestStats, Sighting};
 
@@ -141,6 +144,7 @@ pub struct Store {
     company_index: sled::Tree,
     dirty: sled::Tree,
     outbox: sled::Tree,
+    in_flight: sled::Tree,
     conflicts: sled::Tree,
     cursors: sled::Tree,
     cycles: sled::Tree,
@@ -154,6 +158,7 @@ const TEMPORARY: &str = "(temporary)";
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_CYCLE: &[u8] = b"cycle";
 const META_REQUESTS: &[u8] = b"request_totals";
+const META_MAUTIC_VERSION: &[u8] = b"mautic_version";
 
 impl Store {
     /// Opens (or creates, owner-only) the database at `path`.
@@ -219,6 +224,7 @@ impl Store {
             company_index: tree("company_index")?,
             dirty: tree("dirty")?,
             outbox: tree("outbox")?,
+            in_flight: tree("in_flight")?,
             conflicts: tree("conflicts")?,
             cursors: tree("cursors")?,
             cycles: tree("cycles")?,
@@ -377,6 +383,22 @@ impl Store {
             Some(v) => codec::decode(&v, "request totals"),
             None => Ok(Default::default()),
         }
+    }
+
+    /// Remembers the Mautic version the instance last announced, for `status`.
+    pub fn set_mautic_version(&self, version: &str) -> Result<(), StoreError> {
+        if self.meta.get(META_MAUTIC_VERSION)?.as_deref() != Some(version.as_bytes()) {
+            self.meta.insert(META_MAUTIC_VERSION, version.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// The Mautic version seen at the last cycle that reached Mautic.
+    pub fn mautic_version(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .meta
+            .get(META_MAUTIC_VERSION)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// Every cursor, by table.

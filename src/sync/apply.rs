@@ -16,9 +16,10 @@
 //! - Not found: a Mautic contact is looked up again by e-mail (Mautic may have merged it) and
 //!   re-linked; otherwise the side is marked gone, never written again, never recreated.
 
-use super::mapping::{self, IDCRM, MAUTIC_COMPANY_FIELD, RELATION, WEAVY_COMPANY_FIELD};
+use super::mapping::{self, IDCRM, RELATION, WEAVY_COMPANY_FIELD};
 use super::report::CycleReport;
 use super::{Engine, Progress, Shutdown, SyncError};
+use super::{landed, unique_guard};
 use crate::connector::{Connector, ErrorKind, RecordWrite, WriteOutcome};
 use crate::model::{
     ConflictEntry, ConflictRule, EntityId, EntityKind, Patch, PatchOp, RecordKind, RecordRef, Side,
@@ -236,6 +237,8 @@ struct Pipeline<'e, C> {
     /// Tables and operations the side has no right for: every record would be refused the
     /// same way, so none more is sent this cycle (the patches wait in the outbox).
     refused: BTreeSet<(RecordKind, bool)>,
+    /// The unique identifier values this cycle's writes gave Mautic contacts.
+    claims: unique_guard::Claims,
 }
 
 impl<C: Connector + Clone + 'static> Pipeline<'_, C> {
@@ -250,7 +253,17 @@ impl<C: Connector + Clone + 'static> Pipeline<'_, C> {
         batch: Vec<Patch>,
         report: &mut CycleReport,
     ) -> Result<(), SyncError> {
-        if let Some(f) = launch(self.engine, self.conn, kind, op, batch, report).await? {
+        if let Some(f) = launch(
+            self.engine,
+            self.conn,
+            kind,
+            op,
+            batch,
+            &mut self.claims,
+            report,
+        )
+        .await?
+        {
             self.flights.push_back(f);
         }
         Ok(())
@@ -298,6 +311,7 @@ async fn apply_side<C: Connector + Clone + 'static>(
         flights: VecDeque::new(),
         stopped: false,
         refused: BTreeSet::new(),
+        claims: unique_guard::Claims::default(),
     };
     let streamed = feed.is_some();
     if let Some(feed) = feed {
@@ -475,6 +489,9 @@ struct Prepared {
     link_company: Option<String>,
     /// Canonical fields actually sent (their bases move on success).
     sent: Vec<(String, Value)>,
+    /// An insert an earlier attempt already made: the record it created, which this write
+    /// updates instead (see [`landed`]).
+    adopted: Option<String>,
 }
 
 fn prepare(engine: &Engine, kind: RecordKind, patch: Patch) -> Result<Prepared, SyncError> {
@@ -498,15 +515,10 @@ fn prepare(engine: &Engine, kind: RecordKind, patch: Patch) -> Result<Prepared, 
                     Side::Weavy => {
                         fields.push((WEAVY_COMPANY_FIELD.to_owned(), Value::Text(company)))
                     }
-                    Side::Mautic => {
-                        // Mautic links a contact to a company, and shows the company it was
-                        // last linked to in the contact's `company` field; linking again to a
-                        // company already linked changes nothing, so the field is set too.
-                        if let Some(name) = company_name(engine, &company)? {
-                            fields.push((MAUTIC_COMPANY_FIELD.to_owned(), Value::Text(name)));
-                        }
-                        link_company = Some(company);
-                    }
+                    // A relation is made through the link call only: the contact's `company`
+                    // text names a company Mautic finds or creates by name
+                    // (`IdentifyCompanyHelper`), and Mautic sets it itself when it links.
+                    Side::Mautic => link_company = Some(company),
                 }
                 sent.push((w.field.clone(), w.new.clone()));
             }
@@ -540,19 +552,8 @@ fn prepare(engine: &Engine, kind: RecordKind, patch: Patch) -> Result<Prepared, 
         write: RecordWrite { id, fields },
         link_company,
         sent,
+        adopted: None,
     })
-}
-
-/// A Mautic company's name, as fieldsync last saw it.
-fn company_name(engine: &Engine, company: &str) -> Result<Option<String>, SyncError> {
-    Ok(engine
-        .store
-        .record(&RecordRef::new(RecordKind::MauticCompany, company))?
-        .and_then(|s| {
-            s.fields
-                .get("name")
-                .and_then(|o| o.value.as_text().map(str::to_owned))
-        }))
 }
 
 /// The id, on `side`, of the company entity named by a relation value (`"E12"`).
@@ -574,12 +575,14 @@ fn company_record(engine: &Engine, value: &Value, side: Side) -> Result<Option<S
 
 /// Prepares a batch and puts it on the wire (a task of its own, so that storing the previous
 /// batch's answer and sending this one overlap). `None`: nothing left to send.
+#[allow(clippy::too_many_arguments)]
 async fn launch<C: Connector + Clone + 'static>(
     engine: &Engine,
     conn: &C,
     kind: RecordKind,
     op: PatchOp,
     batch: Vec<Patch>,
+    claims: &mut unique_guard::Claims,
     report: &mut CycleReport,
 ) -> Result<Option<Flight>, SyncError> {
     let mut prepared = Vec::with_capacity(batch.len());
@@ -588,32 +591,65 @@ async fn launch<C: Connector + Clone + 'static>(
         if kind == RecordKind::MauticContact && op == PatchOp::Update {
             guard_email_live(engine, &mut p, report).await?;
         }
-        if p.write.fields.is_empty() && p.link_company.is_none() {
-            // Nothing left to send (a relation not resolvable yet, a refused e-mail).
+        prepared.push(p);
+    }
+    if op == PatchOp::Insert {
+        adopt_landed(engine, kind, &mut prepared).await?;
+    }
+    if kind == RecordKind::MauticContact {
+        guard_unique(engine, &mut prepared, claims, report).await?;
+    }
+    let mut ready = Vec::with_capacity(prepared.len());
+    for p in prepared {
+        if p.write.fields.is_empty() && p.link_company.is_none() && p.adopted.is_none() {
+            // Nothing left to send (a relation not resolvable yet, a refused value).
             engine.store.patch_done(&p.patch, None, &[])?;
             continue;
         }
-        prepared.push(p);
+        ready.push(p);
     }
+    let mut prepared = ready;
     if prepared.is_empty() {
         return Ok(None);
     }
+    if op == PatchOp::Insert {
+        // Marked before they leave: from here on, an answer that does not come back leaves
+        // each insert's outcome unknown, and the next attempt looks for its record first.
+        let marks: Vec<_> = prepared
+            .iter()
+            .filter(|p| p.adopted.is_none())
+            .filter_map(|p| {
+                landed::probe(engine, kind, &p.write).map(|probe| (kind, p.patch.entity, probe))
+            })
+            .collect();
+        engine.store.mark_in_flight(&marks)?;
+    }
     // What is sent goes to the sending task; what stays is what the answer is matched with.
-    let items: Vec<RecordWrite> = prepared
+    // An adopted insert is sent as an update of the record found.
+    let items: Vec<(Option<String>, RecordWrite)> = prepared
         .iter_mut()
-        .map(|p| std::mem::take(&mut p.write))
+        .map(|p| {
+            let mut w = std::mem::take(&mut p.write);
+            if let Some(id) = &p.adopted {
+                w.id = Some(id.clone());
+            }
+            (p.adopted.clone(), w)
+        })
         .collect();
-    let links: Vec<Option<String>> = prepared.iter().map(|p| p.link_company.clone()).collect();
+    let links: Vec<Option<(String, bool)>> = prepared
+        .iter()
+        .map(|p| {
+            p.link_company
+                .clone()
+                .map(|c| (c, op == PatchOp::Insert && p.adopted.is_none()))
+        })
+        .collect();
     let conn = conn.clone();
     let mautic = engine.mautic.clone();
     let concurrency = engine.config.mautic.http.concurrency.max(1);
     let insert = op == PatchOp::Insert;
     let answer = tokio::spawn(async move {
-        let outcomes = if insert {
-            conn.insert(kind, items).await
-        } else {
-            conn.update(kind, items).await
-        };
+        let outcomes = send(&conn, kind, insert, items).await;
         let link_failures = match &outcomes {
             Ok(o) => link_companies(&mautic, &links, o, concurrency).await,
             Err(_) => Vec::new(),
@@ -632,26 +668,204 @@ async fn launch<C: Connector + Clone + 'static>(
     }))
 }
 
+/// A Mautic company's name, as fieldsync last saw it.
+fn company_name(engine: &Engine, company: &str) -> Result<Option<String>, SyncError> {
+    Ok(engine
+        .store
+        .record(&RecordRef::new(RecordKind::MauticCompany, company))?
+        .and_then(|s| {
+            s.fields
+                .get("name")
+                .and_then(|o| o.value.as_text().map(str::to_owned))
+        }))
+}
+
+/// Sends a batch: updates as updates; inserts as inserts, except those an earlier attempt
+/// already made (`Some(id)`), sent as updates of that record. One outcome per item, in order.
+async fn send<C: Connector>(
+    conn: &C,
+    kind: RecordKind,
+    insert: bool,
+    items: Vec<(Option<String>, RecordWrite)>,
+) -> Result<Vec<WriteOutcome>, crate::connector::ConnectorError> {
+    if !insert {
+        return conn
+            .update(kind, items.into_iter().map(|(_, w)| w).collect())
+            .await;
+    }
+    let (adopted, fresh): (Vec<_>, Vec<_>) = items
+        .into_iter()
+        .enumerate()
+        .partition(|(_, (found, _))| found.is_some());
+    let mut out: Vec<Option<WriteOutcome>> = vec![None; adopted.len() + fresh.len()];
+    let (fresh_at, fresh): (Vec<usize>, Vec<RecordWrite>) =
+        fresh.into_iter().map(|(i, (_, w))| (i, w)).unzip();
+    let (adopted_at, adopted): (Vec<usize>, Vec<RecordWrite>) =
+        adopted.into_iter().map(|(i, (_, w))| (i, w)).unzip();
+    if !fresh.is_empty() {
+        for (i, o) in fresh_at.into_iter().zip(conn.insert(kind, fresh).await?) {
+            out[i] = Some(o);
+        }
+    }
+    if !adopted.is_empty() {
+        let ids: Vec<Option<String>> = adopted.iter().map(|w| w.id.clone()).collect();
+        let updated = if adopted.iter().all(|w| w.fields.is_empty()) {
+            // Nothing to change on it: the earlier attempt wrote it whole.
+            ids.iter()
+                .map(|id| WriteOutcome::Done {
+                    id: id.clone().unwrap_or_default(),
+                    record: None,
+                })
+                .collect()
+        } else {
+            conn.update(kind, adopted).await?
+        };
+        for ((i, o), id) in adopted_at.into_iter().zip(updated).zip(ids) {
+            // The record is the one found, whatever id the side reports.
+            out[i] = Some(match o {
+                WriteOutcome::Done { record, .. } => WriteOutcome::Done {
+                    id: id.unwrap_or_default(),
+                    record,
+                },
+                other => other,
+            });
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|o| o.expect("every item has an outcome"))
+        .collect())
+}
+
+/// Inserts whose earlier attempt may have landed (marked in the store): the record each would
+/// create is looked up, and found, it is the insert's record (see [`landed`]).
+async fn adopt_landed(
+    engine: &Engine,
+    kind: RecordKind,
+    prepared: &mut [Prepared],
+) -> Result<(), SyncError> {
+    for p in prepared.iter_mut() {
+        let Some(probe) = engine.store.in_flight(kind, p.patch.entity)? else {
+            continue;
+        };
+        if let Some(id) = landed::find(engine, kind, p.patch.entity, &probe).await? {
+            tracing::info!(%kind, record = %id, "an earlier insert landed: it is updated, not created again");
+            p.adopted = Some(id);
+        }
+    }
+    Ok(())
+}
+
+/// The unique-identifier guard on a batch of Mautic contact writes (see [`unique_guard`]): a
+/// refused value is taken out of its write and logged; the rest of the write goes.
+async fn guard_unique(
+    engine: &Engine,
+    prepared: &mut [Prepared],
+    claims: &mut unique_guard::Claims,
+    report: &mut CycleReport,
+) -> Result<(), SyncError> {
+    let fields: Vec<(String, String)> = engine
+        .facts()
+        .unique_contact_fields
+        .iter()
+        .filter(|u| u.field != "email")
+        .map(|u| (u.alias.clone(), u.field.clone()))
+        .collect();
+    if fields.is_empty() {
+        return Ok(());
+    }
+    let mut wanted = Vec::new();
+    for (index, p) in prepared.iter().enumerate() {
+        for (alias, _) in &fields {
+            let Some(value) = p
+                .write
+                .fields
+                .iter()
+                .find(|(c, v)| c == alias && !v.is_blank())
+                .map(|(_, v)| v.canonical())
+            else {
+                continue;
+            };
+            let target = p
+                .adopted
+                .clone()
+                .or_else(|| (p.patch.op == PatchOp::Update).then(|| p.patch.record.id.clone()));
+            wanted.push(unique_guard::Wanted {
+                index,
+                entity: p.patch.entity,
+                target,
+                alias: alias.clone(),
+                value,
+            });
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let refused = unique_guard::refusals(&engine.mautic, wanted, claims).await?;
+    let mut entries = Vec::new();
+    for r in refused {
+        let p = &mut prepared[r.index];
+        let field = fields
+            .iter()
+            .find(|(a, _)| *a == r.alias)
+            .map(|(_, f)| f.clone())
+            .unwrap_or_default();
+        p.write.fields.retain(|(c, _)| *c != r.alias);
+        p.sent.retain(|(f, _)| *f != field);
+        let target = match (&p.adopted, p.patch.op == PatchOp::Update) {
+            (Some(id), _) => format!("Mautic contact {id}"),
+            (None, true) => format!("Mautic contact {}", p.patch.record.id),
+            (None, false) => "the new Mautic contact".to_owned(),
+        };
+        let holder = if r.holders.is_empty() {
+            format!(
+                "this cycle writes it to another person ({}) already",
+                r.claimed_by.map(|e| e.to_string()).unwrap_or_default()
+            )
+        } else {
+            format!("Mautic contact {} already holds it", r.holders.join(", "))
+        };
+        let note = format!(
+            "{field} '{}' not written to {target}: {holder}, and '{}' is a unique identifier in Mautic (Mautic would take the two for one contact: it would update the wrong one or merge them); the other fields were written; fix one of them by hand",
+            r.value, r.alias
+        );
+        report.collisions += 1;
+        report.conflicts += 1;
+        let mut entry = event(&p.patch, ConflictRule::UniqueCollision, &field, note);
+        entry.weavy.value = Value::text(r.value);
+        entries.push(entry);
+    }
+    engine.store.append_conflicts(&entries)?;
+    Ok(())
+}
+
 /// Links the Mautic contacts a batch acknowledged to their companies (a few calls at once);
-/// returns the links that failed, by position in the batch.
+/// returns the links that failed, by position in the batch. A contact the batch created has
+/// no link yet: it is linked. Any other is read first (`/contacts/{id}/companies`), since
+/// Mautic makes only a *new* link primary and leaves an existing one as it is: the target
+/// already primary, nothing is sent; linked but not primary, the link is removed and made
+/// again, which makes it primary.
 async fn link_companies(
     mautic: &crate::connector::mautic::MauticClient,
-    links: &[Option<String>],
+    links: &[Option<(String, bool)>],
     outcomes: &[WriteOutcome],
     concurrency: usize,
 ) -> Vec<(usize, String)> {
-    let todo: Vec<(usize, String, String)> = links
+    let todo: Vec<(usize, String, String, bool)> = links
         .iter()
         .zip(outcomes)
         .enumerate()
-        .filter_map(|(i, (company, outcome))| match (company, outcome) {
-            (Some(c), WriteOutcome::Done { id, .. }) => Some((i, c.clone(), id.clone())),
+        .filter_map(|(i, (link, outcome))| match (link, outcome) {
+            (Some((c, created)), WriteOutcome::Done { id, .. }) => {
+                Some((i, c.clone(), id.clone(), *created))
+            }
             _ => None,
         })
         .collect();
     let results: Vec<(usize, String, String, Result<(), _>)> = futures::stream::iter(todo)
-        .map(|(i, company, id)| async move {
-            let result = mautic.link_company(&company, &id).await;
+        .map(|(i, company, id, created)| async move {
+            let result = link_as_primary(mautic, &company, &id, created).await;
             (i, company, id, result)
         })
         .buffer_unordered(concurrency)
@@ -668,6 +882,24 @@ async fn link_companies(
             })
         })
         .collect()
+}
+
+/// Makes `company` the primary company of the contact (see [`link_companies`]).
+async fn link_as_primary(
+    mautic: &crate::connector::mautic::MauticClient,
+    company: &str,
+    contact: &str,
+    created: bool,
+) -> Result<(), crate::connector::ConnectorError> {
+    if !created {
+        let links = mautic.contact_companies(contact).await?;
+        match links.iter().find(|(c, _)| c == company) {
+            Some((_, true)) => return Ok(()),
+            Some((_, false)) => mautic.unlink_company(company, contact).await?,
+            None => {}
+        }
+    }
+    mautic.link_company(company, contact).await
 }
 
 /// What a landed batch says of the side's next ones.
@@ -716,7 +948,13 @@ async fn land(
     }
     let mut acknowledged = Vec::new();
     let mut landed = Landed::Going;
+    // Inserts whose outcome is now known: their in-flight marks go once the answer is stored.
+    // A failed one keeps its mark: it may have landed, and the next attempt looks first.
+    let mut known: Vec<(RecordKind, EntityId)> = Vec::new();
     for ((p, outcome), link_failed) in prepared.into_iter().zip(outcomes).zip(link_failed) {
+        if op == PatchOp::Insert && !matches!(outcome, WriteOutcome::Failed(_)) {
+            known.push((kind, p.patch.entity));
+        }
         match outcome {
             WriteOutcome::Done { id, record } => acknowledged.push((p, id, record, link_failed)),
             WriteOutcome::Failed(e) => {
@@ -735,6 +973,7 @@ async fn land(
         }
     }
     done(engine, kind, &op, acknowledged, cycle, report)?;
+    engine.store.clear_in_flight(&known)?;
     Ok(landed)
 }
 
@@ -792,6 +1031,18 @@ fn done(
     let mut conflicts = Vec::new();
     let mut items = Vec::with_capacity(acknowledged.len());
     for (mut p, id, record, link_failed) in acknowledged {
+        // An edit of a contact merged into another lands on the winner, whose id comes back
+        // (newer Mautic: `testBatchPutEndpointCanHandleMergedContacts`; 5.x single edits):
+        // the pair follows the winner.
+        if *op == PatchOp::Update
+            && kind == RecordKind::MauticContact
+            && id != p.patch.record.id
+            && let Some(winner) = record.as_ref()
+        {
+            let how = "(Mautic answered the edit with it)";
+            follow_merge(engine, kind, p.patch, winner, how, report)?;
+            continue;
+        }
         let mut bases = kept_by_side(
             engine,
             kind,
@@ -827,6 +1078,18 @@ fn done(
         PatchOp::Update => &mut report.updates,
     };
     *counts.entry(kind.api_name().to_owned()).or_default() += items.len() as u64;
+    for (p, _, record, bases) in &mut items {
+        let linked = bases.iter().any(|(f, _)| f == RELATION);
+        // Mautic answered the write before the contact was linked; the link names the company
+        // in the contact's `company` field (`CompanyModel::addLeadToCompany`): the store sees
+        // the contact as it is after both.
+        if let (Some(rec), Some(company), true) = (record.as_mut(), &p.link_company, linked)
+            && let Some(name) = company_name(engine, company)?
+        {
+            rec.fields
+                .insert(mapping::MAUTIC_COMPANY_FIELD.to_owned(), Value::Text(name));
+        }
+    }
     for (_, _, record, _) in &items {
         // What the side returned is a sighting like any other: the store knows the new record now.
         if let Some(rec) = record
@@ -876,12 +1139,28 @@ fn kept_by_side(
             .clone()
             .coerce(m.field_type)
             .unwrap_or(Value::Blank);
-        if m.policy(&engine.config.sync).compare.eq(&stored, value) {
-            true
-        } else {
-            refused.push((field.clone(), value.clone(), stored));
-            false
+        let compare = engine.policy(kind.entity_kind(), m).compare;
+        if compare.eq(&stored, value) {
+            return true;
         }
+        // A date-time that came back without its seconds: this Mautic keeps minutes
+        // (a version not known to), and the value is what was written, at that precision.
+        let to_minute = crate::model::Compare {
+            precision: crate::model::Precision {
+                minutes: true,
+                ..compare.precision
+            },
+            ..compare
+        };
+        if kind.side() == Side::Mautic
+            && matches!(value, Value::DateTime(_))
+            && to_minute.eq(&stored, value)
+        {
+            engine.learn(|f| f.learn_minutes(kind.entity_kind(), field));
+            return true;
+        }
+        refused.push((field.clone(), value.clone(), stored));
+        false
     });
     for (field, wanted, kept) in refused {
         report.rejected += 1;
@@ -964,51 +1243,12 @@ async fn not_found(
         && let Some(email) = &email
     {
         let found = engine.mautic.find_by(kind, "email", email).await?;
-        let survivor = found
+        if let Some(survivor) = found
             .iter()
-            .find(|r| r.id != patch.record.id && !r.anonymous);
-        // A survivor already paired with another weavy record cannot be taken: one Mautic
-        // contact in two pairs would be written from both. That case is left to a person.
-        let taken_by = match survivor {
-            Some(s) => store
-                .entity_of(&RecordRef::new(kind, s.id.clone()))?
-                .filter(|e| *e != patch.entity),
-            None => None,
-        };
-        if let (Some(survivor), Some(other)) = (survivor, taken_by) {
-            store.mark_gone(&patch.record)?;
-            report.gone += 1;
-            report.conflicts += 1;
-            let note = format!(
-                "Mautic contact {} is gone (merged into contact {}, which is already paired as {other}): fieldsync stops writing to {}; link the weavy record by hand if it should follow {}",
-                patch.record.id, survivor.id, patch.record.id, survivor.id
-            );
-            store.patch_dropped(&patch, &[event(&patch, ConflictRule::RecordGone, "", note)])?;
-            return Ok(());
-        }
-        if let Some(survivor) = survivor
-            && let Some(mut entity) = store.entity(patch.entity)?
+            .find(|r| r.id != patch.record.id && !r.anonymous)
         {
-            let new = RecordRef::new(kind, survivor.id.clone());
-            let note = format!(
-                "Mautic contact {} is gone (merged): re-linked to contact {} with the same e-mail",
-                patch.record.id, new.id
-            );
-            entity.mautic = Some(new.clone());
-            // The bases were agreed with the contact that is gone.
-            entity.bases.clear();
-            store.commit(&crate::store::MergeCommit {
-                entities: vec![entity],
-                unlinked: vec![patch.record.clone()],
-                ..Default::default()
-            })?;
-            if let Some(s) = mapping::sighting(&engine.config, survivor, report) {
-                store.ingest(patch.cycle, &[s])?;
-            }
-            store.patch_dropped(&patch, &[event(&patch, ConflictRule::Relinked, "", note)])?;
-            report.relinked += 1;
-            report.conflicts += 1;
-            return Ok(());
+            let how = "with the same e-mail";
+            return follow_merge(engine, kind, patch, survivor, how, report);
         }
     }
     store.mark_gone(&patch.record)?;
@@ -1019,6 +1259,58 @@ async fn not_found(
         kind, patch.record.id
     );
     store.patch_dropped(&patch, &[event(&patch, ConflictRule::RecordGone, "", note)])?;
+    Ok(())
+}
+
+/// The linked Mautic contact was merged into `survivor`: the entity follows it (its bases,
+/// agreed with the contact that is gone, are dropped), unless the survivor is already paired
+/// with another weavy record: one Mautic contact in two pairs would be written from both, so
+/// the gone side is marked gone and the case left to a person. The patch leaves the outbox
+/// either way; the survivor is stored as a sighting and merged next time.
+fn follow_merge(
+    engine: &Engine,
+    kind: RecordKind,
+    patch: Patch,
+    survivor: &crate::connector::RemoteRecord,
+    how: &str,
+    report: &mut CycleReport,
+) -> Result<(), SyncError> {
+    let store = &engine.store;
+    let taken_by = store
+        .entity_of(&RecordRef::new(kind, survivor.id.clone()))?
+        .filter(|e| *e != patch.entity);
+    if let Some(other) = taken_by {
+        store.mark_gone(&patch.record)?;
+        report.gone += 1;
+        report.conflicts += 1;
+        let note = format!(
+            "Mautic contact {} is gone (merged into contact {}, which is already paired as {other}): fieldsync stops writing to {}; link the weavy record by hand if it should follow {}",
+            patch.record.id, survivor.id, patch.record.id, survivor.id
+        );
+        store.patch_dropped(&patch, &[event(&patch, ConflictRule::RecordGone, "", note)])?;
+        return Ok(());
+    }
+    if let Some(mut entity) = store.entity(patch.entity)? {
+        let new = RecordRef::new(kind, survivor.id.clone());
+        let note = format!(
+            "Mautic contact {} is gone (merged): re-linked to contact {} {how}",
+            patch.record.id, new.id
+        );
+        entity.mautic = Some(new.clone());
+        entity.bases.clear();
+        store.commit(&crate::store::MergeCommit {
+            entities: vec![entity],
+            unlinked: vec![patch.record.clone()],
+            ..Default::default()
+        })?;
+        if let Some(s) = mapping::sighting(&engine.config, survivor, report) {
+            store.ingest(patch.cycle, &[s])?;
+            store.mark_dirty([&new])?;
+        }
+        store.patch_dropped(&patch, &[event(&patch, ConflictRule::Relinked, "", note)])?;
+        report.relinked += 1;
+        report.conflicts += 1;
+    }
     Ok(())
 }
 

@@ -504,7 +504,7 @@ impl<'a> Merger<'a> {
             if !covered {
                 continue;
             }
-            let policy = mapping.policy(&config.sync);
+            let policy = self.engine.policy(self.phase, mapping);
             let wo = w.as_ref().and_then(|(_, s)| s.fields.get(&mapping.name));
             let mo = m.as_ref().and_then(|(_, s)| s.fields.get(&mapping.name));
             let identity_field = is_identity_field(self.phase, &mapping.name, config);

@@ -15,20 +15,24 @@
 //! every step is idempotent, so the end state is the same.
 
 pub mod apply;
+pub mod facts;
+pub mod landed;
 pub mod mapping;
 pub mod merge;
 pub mod pull;
 pub mod report;
 pub mod scheduler;
+pub mod unique_guard;
 
+pub use facts::ServerFacts;
 pub use report::{CycleReport, PlannedWrite};
 pub use scheduler::Shutdown;
 
-use crate::config::{Config, MauticAuthKind, Problem};
+use crate::config::{Config, FieldMapping, MauticAuthKind, Problem};
 use crate::connector::mautic::{MauticAuth, MauticClient, MauticSettings};
 use crate::connector::weavy::{WeavyClient, WeavySettings};
 use crate::connector::{Connector, ConnectorError, FieldInfo, RequestCounter};
-use crate::model::{EntityKind, RecordKind};
+use crate::model::{EntityKind, FieldPolicy, RecordKind};
 use crate::store::{Store, StoreError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -79,6 +83,8 @@ pub struct Engine {
     pub weavy: WeavyClient,
     pub mautic: MauticClient,
     pub counter: Arc<RequestCounter>,
+    /// What this cycle learned about the servers (set when it reads their field lists).
+    pub facts: Arc<std::sync::RwLock<ServerFacts>>,
 }
 
 impl Engine {
@@ -91,7 +97,26 @@ impl Engine {
             weavy,
             mautic,
             counter,
+            facts: Arc::default(),
         })
+    }
+
+    /// What this cycle knows of the servers.
+    pub fn facts(&self) -> std::sync::RwLockReadGuard<'_, ServerFacts> {
+        self.facts.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records what a cycle learned (see [`ServerFacts::learn_minutes`]).
+    pub fn learn(&self, f: impl FnOnce(&mut ServerFacts)) {
+        f(&mut self.facts.write().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// A mapping's merge policy in this cycle: the mapping's own, compared at the precision
+    /// both sides keep the field at.
+    pub fn policy(&self, kind: EntityKind, mapping: &FieldMapping) -> FieldPolicy {
+        let mut policy = mapping.policy(&self.config.sync);
+        policy.compare.precision = self.facts().precision(kind, &mapping.name);
+        policy
     }
 
     /// The two clients (and their shared request counter) a configuration describes: built once
@@ -199,6 +224,11 @@ impl Engine {
         if !problems.is_empty() {
             return Err(SyncError::Mapping(problems));
         }
+        let facts = ServerFacts::learn(&self.config, &fields, self.mautic.version());
+        if let Some(v) = &facts.mautic_version {
+            self.store.set_mautic_version(v)?;
+        }
+        *self.facts.write().unwrap_or_else(|p| p.into_inner()) = facts;
         pull::pull(self, cycle, options, report, progress, shutdown).await?;
 
         for phase in [EntityKind::Company, EntityKind::Person] {

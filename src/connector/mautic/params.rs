@@ -80,6 +80,33 @@ pub fn find_query(column: &str, value: &str, after_id: u64, limit: usize) -> Vec
     ]
 }
 
+/// The parameters of one page of records whose `column` holds one of `values`, id above
+/// `after_id`.
+pub fn find_any_query(
+    column: &str,
+    values: &[String],
+    after_id: u64,
+    limit: usize,
+) -> Vec<(String, String)> {
+    let mut q = vec![
+        ("start".into(), "0".into()),
+        ("limit".into(), limit.to_string()),
+        ("orderBy".into(), "id".into()),
+        ("orderByDir".into(), "asc".into()),
+        ("where[0][col]".into(), column.to_owned()),
+        ("where[0][expr]".into(), "in".into()),
+    ];
+    for (i, v) in values.iter().enumerate() {
+        q.push((format!("where[0][val][{i}]"), v.trim().to_owned()));
+    }
+    q.extend([
+        ("where[1][col]".into(), "id".into()),
+        ("where[1][expr]".into(), "gt".into()),
+        ("where[1][val]".into(), after_id.to_string()),
+    ]);
+    q
+}
+
 /// Whether a field code is one of the read-only Do Not Contact pseudo-fields.
 pub fn is_pseudo_field(code: &str) -> bool {
     code == DNC_BOUNCED || code == DNC_UNSUBSCRIBED

@@ -126,6 +126,20 @@ pub fn fields(body: &[u8], kind: RecordKind) -> Result<FieldsPage, String> {
             continue;
         };
         let raw_type = f.get("type").and_then(Json::as_str).unwrap_or("text");
+        // `CustomFieldsApiControllerTrait::fixNumbers`: a number field without a `scale`
+        // shows `(int) $value`, `points` always; one with a scale shows the float.
+        let decimals = (raw_type == "number").then(|| {
+            let scale = f
+                .get("properties")
+                .and_then(|p| p.get("scale"))
+                .and_then(loose_u64)
+                .unwrap_or(0);
+            if alias == "points" {
+                0
+            } else {
+                scale.min(u64::from(u8::MAX)) as u8
+            }
+        });
         out.push(FieldInfo {
             code: alias.to_owned(),
             label: f
@@ -139,6 +153,7 @@ pub fn fields(body: &[u8], kind: RecordKind) -> Result<FieldsPage, String> {
             writable: true,
             required: truthy(f.get("isRequired")),
             unique: truthy(f.get("isUniqueIdentifier")) || truthy(f.get("isUniqueIdentifer")),
+            decimals,
         });
     }
     Ok(FieldsPage {
@@ -160,6 +175,7 @@ pub fn dnc_pseudo_fields() -> [FieldInfo; 2] {
         writable: false,
         required: false,
         unique: false,
+        decimals: None,
     };
     [
         f(DNC_BOUNCED, "Do Not Contact: bounced (NPAI) date"),
