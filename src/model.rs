@@ -1150,9 +1150,18 @@ pub struct Entity {
     pub kind: EntityKind,
     pub weavy: Option<RecordRef>,
     pub mautic: Option<RecordRef>,
-    /// By canonical field name.
+    /// By canonical field name. Also holds, under names no mapping can take, the values a
+    /// side refused (see [`Entity::refused`]).
     pub bases: std::collections::BTreeMap<String, Value>,
     pub created_cycle: u64,
+}
+
+/// The start of the names under which an entity keeps the values a side refused: a control
+/// character, which no mapping name holds (config names are letters, digits and `_`).
+const REFUSED_PREFIX: &str = "\u{1}refused/";
+
+fn refused_key(side: Side, field: &str) -> String {
+    format!("{REFUSED_PREFIX}{}/{field}", side.as_str())
 }
 
 impl Entity {
@@ -1179,6 +1188,33 @@ impl Entity {
             Side::Weavy => &mut self.weavy,
             Side::Mautic => &mut self.mautic,
         }
+    }
+
+    /// The value of `field` that `side` refused (a unique identifier another contact holds,
+    /// a value it did not keep): it is not sent there again until the value to send changes,
+    /// so a refusal is written and logged once, not at every merge.
+    pub fn refused(&self, side: Side, field: &str) -> Option<&Value> {
+        self.bases.get(&refused_key(side, field))
+    }
+
+    /// The entry that records a refusal, as bases are set ([`Entity::bases`]).
+    pub fn refusal(side: Side, field: &str, value: Value) -> (String, Value) {
+        (refused_key(side, field), value)
+    }
+
+    /// Forgets the refusals of `field` (a value of it is now on both sides); whether there
+    /// were any.
+    pub fn clear_refused(&mut self, field: &str) -> bool {
+        let mut any = false;
+        for side in Side::BOTH {
+            any |= self.bases.remove(&refused_key(side, field)).is_some();
+        }
+        any
+    }
+
+    /// Whether a base name is a refusal's, not a field's.
+    pub fn is_refusal_name(name: &str) -> bool {
+        name.starts_with(REFUSED_PREFIX)
     }
 }
 

@@ -161,8 +161,18 @@ pub async fn run(args: &CheckArgs) -> Result<Vec<Line>, CmdError> {
 
     match mautic.check_auth().await {
         Ok(()) => r.ok(format!(
-            "mautic: authenticated ({:?}) at {}",
-            config.mautic.auth, config.mautic.base_url
+            "mautic: authenticated ({:?}) at {}, Mautic {}{}",
+            config.mautic.auth,
+            config.mautic.base_url,
+            mautic
+                .version()
+                .as_deref()
+                .unwrap_or("(version not announced)"),
+            if crate::sync::facts::mautic_keeps_minutes(mautic.version().as_deref()) {
+                ": date-times are kept to the minute, and compared so"
+            } else {
+                ""
+            }
         )),
         Err(e) => r.fail(format!("mautic: {e}")),
     }

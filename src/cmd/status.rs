@@ -33,7 +33,11 @@ pub struct Status {
     /// Newest first.
     pub cycles: Vec<CycleReport>,
     pub cursors: BTreeMap<String, DateTime<Utc>>,
+    /// The Mautic version the instance announced at the last cycle that reached it.
+    pub mautic_version: Option<String>,
     pub outbox: usize,
+    /// Inserts sent whose outcome is not known yet: looked up before they are sent again.
+    pub in_flight: usize,
     pub dirty: usize,
     pub records: usize,
     pub entities: usize,
@@ -73,7 +77,9 @@ pub async fn run(args: &StatusArgs) -> Result<Status, CmdError> {
             .into_iter()
             .map(|(k, t)| (k.to_string(), t))
             .collect(),
+        mautic_version: store.mautic_version()?,
         outbox: stats.outbox,
+        in_flight: store.in_flight_len(),
         dirty: stats.dirty,
         records: stats.records,
         entities: stats.entities,
@@ -111,6 +117,15 @@ fn human(s: &Status) -> String {
         "pending: {} patch(es) in the outbox, {} record(s) to merge\n",
         s.outbox, s.dirty
     );
+    if s.in_flight > 0 {
+        o += &format!(
+            "unanswered: {} insert(s) whose answer was lost; each is looked up before it is sent again\n",
+            s.in_flight
+        );
+    }
+    if let Some(v) = &s.mautic_version {
+        o += &format!("mautic: version {v}\n");
+    }
     if s.cycles.is_empty() {
         o += "no cycle yet: run `fieldsync sync`\n";
     }

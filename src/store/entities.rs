@@ -165,6 +165,22 @@ impl Store {
                 }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })?;
+        // An entity that now has its record on a side needs no insert there any more: an
+        // insert whose answer was lost and whose record the pull found is settled (the marks
+        // are looked at only when there are any).
+        {
+            let settled: Vec<(RecordKind, EntityId)> = c
+                .entities
+                .iter()
+                .flat_map(|e| {
+                    [&e.weavy, &e.mautic]
+                        .into_iter()
+                        .flatten()
+                        .map(|r| (r.kind, e.id))
+                })
+                .collect();
+            self.clear_in_flight(&settled)?;
+        }
         Ok(())
     }
 
@@ -321,6 +337,9 @@ impl Store {
                         links.insert(keys::record(r), ekey)?;
                     }
                     for (field, value) in a.bases {
+                        if !Entity::is_refusal_name(field) {
+                            e.clear_refused(field);
+                        }
                         e.bases.insert(field.clone(), value.clone());
                     }
                     ent.insert(

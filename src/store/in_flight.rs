@@ -53,7 +53,7 @@ impl Store {
 
     /// Removes the marks of inserts whose outcome is now known (stored or refused).
     pub fn clear_in_flight(&self, slots: &[(RecordKind, EntityId)]) -> Result<(), StoreError> {
-        if slots.is_empty() {
+        if slots.is_empty() || self.in_flight.is_empty() {
             return Ok(());
         }
         let mut batch = sled::Batch::default();

@@ -492,6 +492,9 @@ struct Prepared {
     /// An insert an earlier attempt already made: the record it created, which this write
     /// updates instead (see [`landed`]).
     adopted: Option<String>,
+    /// Values refused before sending (see [`crate::model::Entity::refused`]), recorded on
+    /// the entity with the acknowledgement.
+    refused: Vec<(String, Value)>,
 }
 
 fn prepare(engine: &Engine, kind: RecordKind, patch: Patch) -> Result<Prepared, SyncError> {
@@ -553,6 +556,7 @@ fn prepare(engine: &Engine, kind: RecordKind, patch: Patch) -> Result<Prepared, 
         link_company,
         sent,
         adopted: None,
+        refused: Vec::new(),
     })
 }
 
@@ -603,7 +607,7 @@ async fn launch<C: Connector + Clone + 'static>(
     for p in prepared {
         if p.write.fields.is_empty() && p.link_company.is_none() && p.adopted.is_none() {
             // Nothing left to send (a relation not resolvable yet, a refused value).
-            engine.store.patch_done(&p.patch, None, &[])?;
+            engine.store.patch_done(&p.patch, None, &p.refused)?;
             continue;
         }
         ready.push(p);
@@ -813,6 +817,11 @@ async fn guard_unique(
             .unwrap_or_default();
         p.write.fields.retain(|(c, _)| *c != r.alias);
         p.sent.retain(|(f, _)| *f != field);
+        p.refused.push(crate::model::Entity::refusal(
+            Side::Mautic,
+            &field,
+            Value::text(r.value.clone()),
+        ));
         let target = match (&p.adopted, p.patch.op == PatchOp::Update) {
             (Some(id), _) => format!("Mautic contact {id}"),
             (None, true) => format!("Mautic contact {}", p.patch.record.id),
@@ -948,11 +957,12 @@ async fn land(
     }
     let mut acknowledged = Vec::new();
     let mut landed = Landed::Going;
-    // Inserts whose outcome is now known: their in-flight marks go once the answer is stored.
-    // A failed one keeps its mark: it may have landed, and the next attempt looks first.
+    // Writes whose outcome is now known: an insert's in-flight mark goes once the answer is
+    // stored (as does one of a slot whose insert became an update of the record found). A
+    // failed insert keeps its mark: it may have landed, and the next attempt looks first.
     let mut known: Vec<(RecordKind, EntityId)> = Vec::new();
     for ((p, outcome), link_failed) in prepared.into_iter().zip(outcomes).zip(link_failed) {
-        if op == PatchOp::Insert && !matches!(outcome, WriteOutcome::Failed(_)) {
+        if !matches!(outcome, WriteOutcome::Failed(_)) {
             known.push((kind, p.patch.entity));
         }
         match outcome {
@@ -1055,6 +1065,7 @@ fn done(
             // Not linked: the relation is no agreement yet.
             bases.retain(|(f, _)| f != RELATION);
         }
+        bases.append(&mut p.refused);
         items.push((p, id, record, bases));
     }
     let new_records: Vec<Option<RecordRef>> = items
@@ -1163,6 +1174,11 @@ fn kept_by_side(
         false
     });
     for (field, wanted, kept) in refused {
+        bases.push(crate::model::Entity::refusal(
+            kind.side(),
+            &field,
+            wanted.clone(),
+        ));
         report.rejected += 1;
         let why = if crate::model::parse_number(&wanted.canonical()) == Some(0.0) {
             "Mautic's API drops any value that reads as 0"
@@ -1360,10 +1376,15 @@ async fn guard_email_live(
         others.join(", ")
     );
     let mut entry = event(&p.patch, ConflictRule::EmailCollision, "email", note);
-    entry.weavy.value = Value::text(email);
+    entry.weavy.value = Value::text(email.clone());
     engine.store.append_conflicts(&[entry])?;
     p.write.fields.retain(|(c, _)| c != code);
     p.sent.retain(|(f, _)| f != "email");
+    p.refused.push(crate::model::Entity::refusal(
+        Side::Mautic,
+        "email",
+        Value::text(email),
+    ));
     Ok(())
 }
 

@@ -623,6 +623,7 @@ impl<'a> Merger<'a> {
         });
         let moved = new_base.is_some();
         if let Some(v) = new_base {
+            e.clear_refused(name);
             e.bases.insert(name.to_owned(), v);
         }
         if let (Some(to), Some(from)) = (d.write, d.winner)
@@ -633,8 +634,13 @@ impl<'a> Merger<'a> {
                 Side::Mautic => (value(mo), value(wo)),
             };
             let inserting_to = inserting(to);
+            // A value the side refused is not sent to it again (see `Entity::refused`).
+            let refused = e
+                .refused(to, name)
+                .is_some_and(|r| policy.compare.eq(r, &new));
             // Inserting a blank is pointless; a blank update is only sent when it is meant.
-            if !(inserting_to && new.is_blank()) {
+            let pointless = inserting_to && new.is_blank();
+            if !(refused || pointless) {
                 writes[side_index(to)].push(FieldWrite {
                     field: name.to_owned(),
                     old,

@@ -4,6 +4,8 @@
 
 use fieldsync::sim::SimPair;
 use fieldsync::sim::dataset::{DatasetSpec, Loaded, Plan};
+use fieldsync::sim::mautic::{MauticProfile, MauticSimOptions};
+use fieldsync::sim::weavy::WeavySimOptions;
 use fieldsync::store::{Store, StoreOptions};
 use fieldsync::sync::{CycleOptions, CycleReport, Engine, NoProgress};
 use serde_json::{Value as Json, json};
@@ -20,6 +22,31 @@ impl Harness {
     /// Both simulators, empty; `extra` is appended to the config.
     pub async fn new(extra: &str) -> Harness {
         let pair = SimPair::start(11).await.unwrap();
+        let mut h = Harness {
+            pair,
+            dir: tempfile::tempdir().unwrap(),
+            extra: extra.to_owned(),
+            engine: None,
+        };
+        h.open();
+        h
+    }
+
+    /// Both simulators, empty, Mautic under `profile`; `extra` is appended to the config.
+    pub async fn with_profile(profile: MauticProfile, extra: &str) -> Harness {
+        let pair = SimPair::start_with(
+            WeavySimOptions {
+                seed: 11,
+                ..Default::default()
+            },
+            MauticSimOptions {
+                seed: 12,
+                profile,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         let mut h = Harness {
             pair,
             dir: tempfile::tempdir().unwrap(),
