@@ -508,22 +508,30 @@ impl Catalog {
         })
     }
 
-    /// The answer of `GET /api/fields/{object}?start=&limit=` (`FetchCommonApiController::
-    /// getEntitiesAction`): ordered by `field_order` (`LeadFieldRepository::getDefaultOrder`),
-    /// `limit` defaulting to `default_pagelimit` = 30 (`CoreBundle/Config/config.php:919`;
-    /// 0 means no limit, and then `start` is ignored too: `CommonRepository::
-    /// buildLimiterClauses`), `total` the integer count of all of them, and `fields` an object
-    /// keyed by id (the query is `INDEX BY` id), `[]` when the page is empty.
-    pub fn page_json(&self, object: Option<Object>, start: usize, limit: usize) -> String {
+    /// The answer of `GET /api/fields/{object}` (`FetchCommonApiController::getEntitiesAction`):
+    /// `where` and `search` (`FieldApiController::getWhereFromRequest` appends `object eq
+    /// <lead|company>` to the client's `where`; `search` looks at labels and aliases,
+    /// `LeadFieldRepository::addCatchAllWhereClause`), ordered by `field_order`
+    /// (`LeadFieldRepository::getDefaultOrder`), `limit` defaulting to `default_pagelimit` =
+    /// 30 (`CoreBundle/Config/config.php:919`; 0 means no limit, and then `start` is ignored
+    /// too: `CommonRepository::buildLimiterClauses`), `total` the integer count of all that
+    /// match, and `fields` an object keyed by id (the query is `INDEX BY` id), `[]` when the
+    /// page is empty. An object other than contact, lead or company matches nothing.
+    pub fn page_json(&self, object: Option<Object>, q: &super::query::ListQuery) -> String {
         let all: Vec<&FieldDef> = match object {
-            Some(o) => self.of(o).collect(),
-            // Any other object name filters on `object = 'foo'`: nothing matches.
+            Some(o) => self
+                .fields
+                .iter()
+                .filter(|f| q.selects(&FieldRow(f)) && f.object == o)
+                .collect(),
             None => Vec::new(),
         };
-        let page: Vec<&FieldDef> = if limit == 0 {
+        let mut all = all;
+        all.sort_by_key(|f| (f.order, f.id));
+        let page: Vec<&FieldDef> = if q.limit == 0 {
             all.clone()
         } else {
-            all.iter().skip(start).take(limit).copied().collect()
+            all.iter().skip(q.start).take(q.limit).copied().collect()
         };
         let mut out = format!("{{\"total\":{},\"fields\":", all.len());
         if page.is_empty() {
@@ -543,8 +551,58 @@ impl Catalog {
     }
 }
 
-/// `default_pagelimit`.
-pub const DEFAULT_PAGE_LIMIT: usize = 30;
+/// The columns of `lead_fields` a field list's `where` may name.
+pub fn known_field_column(col: &str) -> bool {
+    matches!(
+        col,
+        "id" | "label"
+            | "alias"
+            | "type"
+            | "field_group"
+            | "group"
+            | "object"
+            | "field_order"
+            | "order"
+            | "is_published"
+            | "is_required"
+            | "is_unique_identifer"
+    )
+}
+
+/// A field as a `where` on `lead_fields` sees it.
+struct FieldRow<'a>(&'a FieldDef);
+
+impl super::query::Row for FieldRow<'_> {
+    fn cell(&self, column: &str) -> Option<super::query::Cell> {
+        use super::query::Cell;
+        let f = self.0;
+        Some(match column {
+            "id" => Cell::Int(f.id.into()),
+            "label" => Cell::Text(f.label.clone()),
+            "alias" => Cell::Text(f.alias.clone()),
+            "type" => Cell::Text(f.field_type.clone()),
+            "field_group" | "group" => Cell::Text(f.group.clone()),
+            "object" => Cell::Text(f.object.api_name().to_owned()),
+            "field_order" | "order" => Cell::Int(f.order.into()),
+            "is_published" => Cell::Int(1),
+            "is_required" => Cell::Int(f.required.into()),
+            "is_unique_identifer" => Cell::Int(f.unique.into()),
+            _ => return None,
+        })
+    }
+
+    fn matches_term(&self, term: &super::query::SearchTerm) -> bool {
+        use super::query::{TermKind, like};
+        match &term.kind {
+            TermKind::Ids(ids) => ids.contains(&u64::from(self.0.id)),
+            TermKind::Text(p) | TermKind::Name(p) | TermKind::Email(p) => {
+                let p = format!("%{p}%");
+                like(&self.0.label, &p) || like(&self.0.alias, &p)
+            }
+            TermKind::Anonymous => false,
+        }
+    }
+}
 
 /// How a value sent for a field is taken.
 #[derive(Debug, Clone, PartialEq)]

@@ -582,6 +582,10 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/api/contacts/{id}", get(get_contact))
         .route(
+            "/api/contacts/{id}/delete",
+            axum::routing::delete(delete_contact),
+        )
+        .route(
             "/api/contacts/{id}/edit",
             patch(edit_contact).put(edit_contact),
         )
@@ -767,27 +771,20 @@ async fn token_route(AxumState(s): S, headers: HeaderMap, body: Bytes) -> Respon
     )
 }
 
-/// `GET /api/fields/{object}` (`FieldApiController`, paged by
-/// `FetchCommonApiController::getEntitiesAction`; see [`fields::Catalog::page_json`]). An
-/// object other than `contact`, `lead` or `company` matches no field: 200 and nothing.
+/// `GET /api/fields/{object}` (`FieldApiController`, paged and filtered by
+/// `FetchCommonApiController::getEntitiesAction`; see [`fields::Catalog::page_json`]).
 async fn fields_route(
     AxumState(s): S,
     Path(object): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let params = parse_urlencoded(q.as_deref().unwrap_or(""));
-    let get = |k: &str| {
-        params
-            .iter()
-            .rev()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.trim().parse::<usize>().unwrap_or(0))
+    let lq = match ListQuery::parse(q.as_deref().unwrap_or(""), &fields::known_field_column) {
+        Ok(lq) => lq,
+        Err(m) => return s.error(400, &m),
     };
-    let start = get("start").unwrap_or(0);
-    let limit = get("limit").unwrap_or(fields::DEFAULT_PAGE_LIMIT);
     let body = lock(&s.state)
         .catalog
-        .page_json(Object::from_path(&object), start, limit);
+        .page_json(Object::from_path(&object), &lq);
     json_text_response(body)
 }
 
@@ -857,7 +854,12 @@ async fn list_contacts(AxumState(s): S, RawQuery(q): RawQuery) -> Response {
     );
     let page = ids
         .into_iter()
-        .map(|id| (id, render::contact_json(&st.contacts[&id], &st.catalog)))
+        .map(|id| {
+            (
+                id,
+                render::contact_json(&st.contacts[&id], &st.catalog, &st.tag_ids),
+            )
+        })
         .collect();
     json_text_response(list_body(&quirks, "contacts", total, page))
 }
@@ -1013,8 +1015,28 @@ async fn get_contact(AxumState(s): S, Path(id): Path<String>) -> Response {
     {
         Some(c) => json_response(
             200,
-            json!({"contact": render::contact_json(c, &st.catalog)}),
+            json!({"contact": render::contact_json(c, &st.catalog, &st.tag_ids)}),
         ),
+        None => {
+            drop(st);
+            s.error(404, "Item was not found.")
+        }
+    }
+}
+
+/// `DELETE /api/contacts/{id}/delete` (`CommonApiController::deleteEntityAction`): 200 and
+/// the contact as it was.
+async fn delete_contact(AxumState(s): S, Path(id): Path<String>) -> Response {
+    let mut st = lock(&s.state);
+    match parse_id(&id).map(|id| st.api_delete_contact(id)) {
+        Some(Ok(c)) => {
+            let body = json!({"contact": render::contact_json(&c, &st.catalog, &st.tag_ids)});
+            json_response(200, body)
+        }
+        Some(Err(e)) => {
+            drop(st);
+            item_error(&s, e)
+        }
         None => {
             drop(st);
             s.error(404, "Item was not found.")
@@ -1085,7 +1107,7 @@ async fn new_contact(AxumState(s): S, headers: HeaderMap, body: Bytes) -> Respon
     match st.api_new_contact(&params, now, true) {
         Ok((code, id)) => json_response(
             code,
-            json!({"contact": render::contact_json(&st.contacts[&id], &st.catalog)}),
+            json!({"contact": render::contact_json(&st.contacts[&id], &st.catalog, &st.tag_ids)}),
         ),
         Err(e) => {
             drop(st);
@@ -1113,7 +1135,7 @@ async fn edit_contact(
     match st.api_edit_contact(id, &params, method_of(&method), now, false) {
         Ok((code, id)) => json_response(
             code,
-            json!({"contact": render::contact_json(&st.contacts[&id], &st.catalog)}),
+            json!({"contact": render::contact_json(&st.contacts[&id], &st.catalog, &st.tag_ids)}),
         ),
         Err(e) => {
             drop(st);
@@ -1213,6 +1235,9 @@ fn run_batch(s: &Shared, headers: &HeaderMap, body: &Bytes, op: BatchOp) -> Resp
     let mut entities = BTreeMap::new();
     let mut codes = BTreeMap::new();
     let mut errors = BTreeMap::new();
+    // The records are serialized once every item is done: an entity edited by two items
+    // shows its final state in both (`testBatchEditEndpointSameContact`).
+    let mut saved = Vec::new();
     for (idx, item) in items {
         let Json::Object(params) = item else {
             codes.insert(idx, json!(400));
@@ -1244,18 +1269,27 @@ fn run_batch(s: &Shared, headers: &HeaderMap, body: &Bytes, op: BatchOp) -> Resp
         match result {
             Ok((code, id)) => {
                 codes.insert(idx, json!(code));
-                let record = match op {
-                    BatchOp::NewContact | BatchOp::EditContact(_) => {
-                        render::contact_json(&st.contacts[&id], &st.catalog)
-                    }
-                    _ => render::company_json(&st.companies[&id], &st.catalog),
-                };
-                entities.insert(idx, record);
+                saved.push((idx, id));
             }
             Err(e) => {
                 codes.insert(idx, json!(e.code));
                 errors.insert(idx, render::batch_error(&e));
             }
+        }
+    }
+    for (idx, id) in saved {
+        let record = match op {
+            BatchOp::NewContact | BatchOp::EditContact(_) => st
+                .contacts
+                .get(&id)
+                .map(|c| render::contact_json(c, &st.catalog, &st.tag_ids)),
+            _ => st
+                .companies
+                .get(&id)
+                .map(|c| render::company_json(c, &st.catalog)),
+        };
+        if let Some(r) = record {
+            entities.insert(idx, r);
         }
     }
     let mut out = Map::new();
@@ -1371,7 +1405,7 @@ async fn dnc_route(
     match result {
         Ok(found) => {
             let id = st.resolve_contact(id).unwrap_or(id);
-            let contact = render::contact_json(&st.contacts[&id], &st.catalog);
+            let contact = render::contact_json(&st.contacts[&id], &st.catalog, &st.tag_ids);
             match found {
                 None => json_response(200, json!({"contact": contact})),
                 Some(f) => json_response(200, json!({"recordFound": f, "contact": contact})),

@@ -101,7 +101,7 @@ fn fields_json(
 }
 
 /// A contact as `GET /api/contacts/{id}` shows it.
-pub fn contact_json(c: &Contact, catalog: &Catalog) -> Json {
+pub fn contact_json(c: &Contact, catalog: &Catalog, tag_ids: &BTreeMap<String, u64>) -> Json {
     let dnc: Vec<Json> = c
         .dnc
         .iter()
@@ -131,7 +131,11 @@ pub fn contact_json(c: &Contact, catalog: &Catalog) -> Json {
         "lastActive": c.fields.get("last_active").cloned().unwrap_or(Json::Null),
         "owner": null,
         "ipAddresses": [],
-        "tags": [],
+        "tags": c
+            .tags
+            .iter()
+            .map(|t| json!({"id": tag_ids.get(t).copied().unwrap_or(0), "tag": t}))
+            .collect::<Vec<_>>(),
         "utmtags": [],
         "stage": null,
         "dateIdentified": iso_opt(c.date_identified),
@@ -242,8 +246,9 @@ mod tests {
             date_identified: None,
             dnc: vec![],
             companies: vec![],
+            tags: Default::default(),
         };
-        let j = contact_json(&c, &catalog);
+        let j = contact_json(&c, &catalog, &BTreeMap::new());
         assert_eq!(j["fields"]["personal"], json!([]));
         assert_eq!(j["fields"]["all"]["points"], json!(0));
         assert_eq!(

@@ -61,6 +61,7 @@ impl State {
                 date_identified: None,
                 dnc: Vec::new(),
                 companies: Vec::new(),
+                tags: Default::default(),
             },
         );
         id
@@ -152,10 +153,12 @@ impl State {
                 self.clear_missing(Object::Contact, &mut prepared);
             }
             self.save_contact(existing, &prepared, now, false);
+            self.contact_extras(existing, params, now);
             return Ok((200, existing));
         }
         let id = self.new_contact(now);
         self.save_contact(id, &prepared, now, true);
+        self.contact_extras(id, params, now);
         if let Some(e) = prepared.value("email").and_then(unique_key) {
             *self.created_per_email.entry(e).or_default() += 1;
         }
@@ -194,6 +197,7 @@ impl State {
                     self.clear_missing(Object::Contact, &mut prepared);
                     let id = self.new_contact(now);
                     self.save_contact(id, &prepared, now, true);
+                    self.contact_extras(id, params, now);
                     Ok((201, id))
                 }
                 _ => Err(ItemError::not_found()),
@@ -214,7 +218,72 @@ impl State {
             self.clear_missing(Object::Contact, &mut prepared);
         }
         self.save_contact(id, &prepared, now, false);
+        self.contact_extras(id, params, now);
         Ok((200, id))
+    }
+
+    /// What a contact write carries besides field values (`LeadApiController::preSaveEntity`):
+    /// `tags` (a list or a comma-separated text; `-name` removes a tag, `LeadModel::modifyTags`)
+    /// and `doNotContact` entries (`{channel, reason, comments}`: reason 0, "contactable",
+    /// removes the channel's entry; others add it as `DoNotContact::addDncForContact` does).
+    fn contact_extras(&mut self, id: u64, params: &Map<String, Json>, now: DateTime<Utc>) {
+        if let Some(tags) = params.get("tags") {
+            let names: Vec<String> = match tags {
+                Json::Array(items) => items
+                    .iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect(),
+                Json::String(t) => t.split(',').map(str::to_owned).collect(),
+                _ => Vec::new(),
+            };
+            for name in names {
+                let name = name.trim();
+                if let Some(removed) = name.strip_prefix('-') {
+                    if let Some(c) = self.contacts.get_mut(&id) {
+                        c.tags.remove(removed.trim());
+                    }
+                } else if !name.is_empty() {
+                    let next = self.tag_ids.len() as u64 + 1;
+                    self.tag_ids.entry(name.to_owned()).or_insert(next);
+                    if let Some(c) = self.contacts.get_mut(&id) {
+                        c.tags.insert(name.to_owned());
+                    }
+                }
+            }
+        }
+        if let Some(Json::Array(entries)) = params.get("doNotContact") {
+            for dnc in entries {
+                let channel = dnc
+                    .get("channel")
+                    .and_then(Json::as_str)
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or("email")
+                    .to_owned();
+                let comments = dnc.get("comments").and_then(Json::as_str).unwrap_or("");
+                let reason = match dnc.get("reason") {
+                    None => 3,
+                    Some(v) => v
+                        .as_i64()
+                        .or_else(|| v.as_str().and_then(|t| t.trim().parse().ok()))
+                        .unwrap_or(0),
+                };
+                if reason == 0 {
+                    let _ = self.remove_dnc(id, &channel, now);
+                } else {
+                    let _ = self.add_dnc(id, &channel, reason, comments, now);
+                }
+            }
+        }
+    }
+
+    /// `DELETE /api/contacts/{id}/delete`: the contact goes (no tombstone, API-NOTES.md).
+    pub fn api_delete_contact(&mut self, id: u64) -> Result<Contact, ItemError> {
+        let id = self.resolve_contact(id).ok_or_else(ItemError::not_found)?;
+        let unique = self.unique_aliases(Object::Contact);
+        let c = self.contacts.remove(&id).ok_or_else(ItemError::not_found)?;
+        self.contact_index
+            .update(id, UniqueIndex::keys(&unique, &c.fields), Vec::new());
+        Ok(c)
     }
 
     /// `ContactMerger::merge($winner, $loser)`, as the interface's merge, the deduplicate

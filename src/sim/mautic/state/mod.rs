@@ -36,6 +36,8 @@ pub struct Contact {
     pub date_identified: Option<DateTime<Utc>>,
     pub dnc: Vec<Dnc>,
     pub companies: Vec<Link>,
+    /// Its tags, by name.
+    pub tags: BTreeSet<String>,
 }
 
 /// A Do Not Contact entry.
@@ -295,6 +297,8 @@ pub struct State {
     pub merged: BTreeMap<u64, u64>,
     /// A new record's `date_modified` stays NULL until its first edit.
     pub null_date_modified_on_create: bool,
+    /// Tags by name, with their ids (`lead_tags`).
+    pub tag_ids: BTreeMap<String, u64>,
     contact_index: UniqueIndex,
     company_index: UniqueIndex,
 }
@@ -316,6 +320,7 @@ impl State {
             deleted: Vec::new(),
             merged: BTreeMap::new(),
             null_date_modified_on_create,
+            tag_ids: BTreeMap::new(),
             contact_index: UniqueIndex::default(),
             company_index: UniqueIndex::default(),
         }
