@@ -526,3 +526,36 @@ async fn the_mautic_version_is_read_and_kept() {
         );
     }
 }
+
+/// A value Mautic's form refuses (a core field holds 64 characters, `LeadField::
+/// $charLengthLimit`) costs that field only: the rest of the record is written, the refusal
+/// is logged once with Mautic's reason, and not sent again.
+#[tokio::test]
+async fn a_value_mautic_refuses_costs_that_field_only() {
+    let h = Harness::new(&people("")).await;
+    let long = "Jean-Baptiste-Marie-Emmanuel-Louis-Philippe-Alexandre-de-la-Tour-du-Pin";
+    assert!(long.chars().count() > 64);
+    h.pair.weavy.insert(
+        "customercontact",
+        "C1",
+        &[
+            ("email", json!("jb@exemple.fr")),
+            ("firstName", json!(long)),
+            ("phoneNumber", json!("0102030405")),
+        ],
+    );
+    h.cycle().await;
+    let ids = h.pair.mautic.contacts_with_email("jb@exemple.fr");
+    assert_eq!(ids.len(), 1, "the contact is created");
+    let c = h.pair.mautic.contact(ids[0]).unwrap();
+    assert_eq!(c.text("phone"), Some("0102030405"));
+    assert_eq!(c.text("firstname"), None);
+    let refused = entries(&h, ConflictRule::RejectedWrite);
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0].field, "firstname");
+    assert!(refused[0].note.contains("too long"), "{}", refused[0].note);
+    for _ in 0..2 {
+        assert_eq!(h.cycle().await.total_write_requests(), 0);
+    }
+    assert_eq!(entries(&h, ConflictRule::RejectedWrite).len(), 1);
+}

@@ -441,7 +441,8 @@ async fn an_insert_keeps_the_callers_id_and_a_repeat_never_duplicates() {
         out,
         vec![WriteOutcome::Done {
             id: "wm-47".into(),
-            record: None
+            record: None,
+            refused: Vec::new(),
         }]
     );
     assert_eq!(
@@ -460,7 +461,8 @@ async fn an_insert_keeps_the_callers_id_and_a_repeat_never_duplicates() {
         out,
         vec![WriteOutcome::Done {
             id: "wm-47".into(),
-            record: None
+            record: None,
+            refused: Vec::new(),
         }]
     );
     assert_eq!(sim.inserted_per_email(ENTRANT)["lea.martin@example.fr"], 1);

@@ -501,12 +501,78 @@ impl MauticClient {
         Ok(())
     }
 
+    /// Writes records in batches. An item the form refused for some of its fields only (a
+    /// value too long for the field, an option it does not have: `details` names them) is
+    /// sent once more without them, so one bad value never blocks the rest of a record; its
+    /// outcome then lists what was refused. A refused unique identifier (the e-mail, a
+    /// company's name) is never left out: without it the record would be another one.
     async fn write(
         &self,
         kind: RecordKind,
         items: Vec<RecordWrite>,
         insert: bool,
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        let (mut outcomes, field_errors) = self.write_pass(kind, &items, insert).await?;
+        let Ok(obj) = object(kind, "write") else {
+            return Ok(outcomes);
+        };
+        let types = self.inner.field_types(obj).await?;
+        let mut again = Vec::new();
+        for (i, errors) in field_errors.into_iter().enumerate() {
+            if errors.is_empty() || !matches!(outcomes[i], WriteOutcome::Rejected(_)) {
+                continue;
+            }
+            let item = &items[i];
+            let named = |code: &str| errors.iter().any(|(a, _)| a == code);
+            let all_known = errors
+                .iter()
+                .all(|(a, _)| item.fields.iter().any(|(c, _)| c == a));
+            let identity = errors
+                .iter()
+                .any(|(a, _)| types.get(a).is_some_and(|m| m.unique));
+            let rest: Vec<(String, crate::model::Value)> = item
+                .fields
+                .iter()
+                .filter(|(c, _)| !named(c))
+                .cloned()
+                .collect();
+            if all_known && !identity && !rest.is_empty() {
+                again.push((
+                    i,
+                    errors,
+                    RecordWrite {
+                        id: item.id.clone(),
+                        fields: rest,
+                    },
+                ));
+            }
+        }
+        if again.is_empty() {
+            return Ok(outcomes);
+        }
+        let retry: Vec<RecordWrite> = again.iter().map(|(_, _, w)| w.clone()).collect();
+        let (second, _) = self.write_pass(kind, &retry, insert).await?;
+        for ((i, errors, _), outcome) in again.into_iter().zip(second) {
+            outcomes[i] = match outcome {
+                WriteOutcome::Done { id, record, .. } => WriteOutcome::Done {
+                    id,
+                    record,
+                    refused: errors,
+                },
+                other => other,
+            };
+        }
+        Ok(outcomes)
+    }
+
+    /// One pass of [`MauticClient::write`]: the outcomes, and each item's field errors.
+    #[allow(clippy::type_complexity)]
+    async fn write_pass(
+        &self,
+        kind: RecordKind,
+        items: &[RecordWrite],
+        insert: bool,
+    ) -> Result<(Vec<WriteOutcome>, Vec<Vec<(String, String)>>), ConnectorError> {
         let call = match (kind, insert) {
             (RecordKind::MauticCompany, true) => "insert companies",
             (RecordKind::MauticCompany, false) => "update companies",
@@ -515,9 +581,10 @@ impl MauticClient {
         };
         let obj = object(kind, call)?;
         if items.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let types = self.inner.field_types(obj).await?;
+        let mut field_errors: Vec<Vec<(String, String)>> = vec![Vec::new(); items.len()];
         let label = |i: usize, w: &RecordWrite| match (&w.id, insert) {
             (Some(id), false) => id.clone(),
             _ => format!("new #{i}"),
@@ -616,15 +683,21 @@ impl MauticClient {
                     Err(m) => WriteOutcome::Failed(
                         err(call, ErrorKind::Decode(m.clone())).with_record(record),
                     ),
-                    Ok(a) => item_outcome(obj, call, a, n as u64, &types, record),
+                    Ok(a) => {
+                        if let Some(f) = a.fields.get(&(n as u64)) {
+                            field_errors[*i] = f.clone();
+                        }
+                        item_outcome(obj, call, a, n as u64, &types, record)
+                    }
                 };
                 outcomes[*i] = Some(outcome);
             }
         }
-        Ok(outcomes
+        let outcomes = outcomes
             .into_iter()
             .map(|o| o.expect("every item has an outcome"))
-            .collect())
+            .collect();
+        Ok((outcomes, field_errors))
     }
 }
 
@@ -652,6 +725,7 @@ fn item_outcome(
                 Ok(parsed) => WriteOutcome::Done {
                     id: parsed.id.clone(),
                     record: Some(parsed),
+                    refused: Vec::new(),
                 },
                 Err(m) => WriteOutcome::Failed(e(ErrorKind::Decode(m))),
             },

@@ -113,6 +113,9 @@ pub enum WriteOutcome {
     Done {
         id: String,
         record: Option<RemoteRecord>,
+        /// Fields the side refused while it took the rest of the write (Mautic: a value too
+        /// long for the field, an option the field does not have): by field code, why.
+        refused: Vec<(String, String)>,
     },
     /// The side refused this record (4xx on it): retrying the same write will not help.
     Rejected(ConnectorError),

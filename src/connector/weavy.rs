@@ -614,6 +614,7 @@ impl WeavyClient {
             Ok(reply) if reply.is_success() => WriteOutcome::Done {
                 id: id.to_owned(),
                 record: None,
+                refused: Vec::new(),
             },
             Ok(reply) => WriteOutcome::Rejected(
                 self.check_status(&call, kind, WeavyRight::Update, &reply)
@@ -654,7 +655,11 @@ impl WeavyClient {
             Ok(r) => r,
         };
         if reply.is_success() {
-            return WriteOutcome::Done { id, record: None };
+            return WriteOutcome::Done {
+                id,
+                record: None,
+                refused: Vec::new(),
+            };
         }
         if matches!(reply.status, 401 | 403) {
             return WriteOutcome::Rejected(self.missing_right(&call, kind, WeavyRight::Insert));
@@ -718,7 +723,11 @@ impl WeavyClient {
                     ));
                 };
                 if item.fields.is_empty() {
-                    return WriteOutcome::Done { id, record: None };
+                    return WriteOutcome::Done {
+                        id,
+                        record: None,
+                        refused: Vec::new(),
+                    };
                 }
                 self.update_one(kind, dictionary, &id, &item.fields).await
             })

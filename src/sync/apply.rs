@@ -495,6 +495,8 @@ struct Prepared {
     /// Values refused before sending (see [`crate::model::Entity::refused`]), recorded on
     /// the entity with the acknowledgement.
     refused: Vec<(String, Value)>,
+    /// Fields the side refused while it took the rest of the write: by field code, why.
+    side_refused: Vec<(String, String)>,
 }
 
 fn prepare(engine: &Engine, kind: RecordKind, patch: Patch) -> Result<Prepared, SyncError> {
@@ -557,6 +559,7 @@ fn prepare(engine: &Engine, kind: RecordKind, patch: Patch) -> Result<Prepared, 
         sent,
         adopted: None,
         refused: Vec::new(),
+        side_refused: Vec::new(),
     })
 }
 
@@ -719,6 +722,7 @@ async fn send<C: Connector>(
                 .map(|id| WriteOutcome::Done {
                     id: id.clone().unwrap_or_default(),
                     record: None,
+                    refused: Vec::new(),
                 })
                 .collect()
         } else {
@@ -727,9 +731,12 @@ async fn send<C: Connector>(
         for ((i, o), id) in adopted_at.into_iter().zip(updated).zip(ids) {
             // The record is the one found, whatever id the side reports.
             out[i] = Some(match o {
-                WriteOutcome::Done { record, .. } => WriteOutcome::Done {
+                WriteOutcome::Done {
+                    record, refused, ..
+                } => WriteOutcome::Done {
                     id: id.unwrap_or_default(),
                     record,
+                    refused,
                 },
                 other => other,
             });
@@ -966,7 +973,15 @@ async fn land(
             known.push((kind, p.patch.entity));
         }
         match outcome {
-            WriteOutcome::Done { id, record } => acknowledged.push((p, id, record, link_failed)),
+            WriteOutcome::Done {
+                id,
+                record,
+                refused,
+            } => {
+                let mut p = p;
+                p.side_refused = refused;
+                acknowledged.push((p, id, record, link_failed))
+            }
             WriteOutcome::Failed(e) => {
                 report.error(format!("{e} (will retry)"));
             }
@@ -1180,12 +1195,24 @@ fn kept_by_side(
             wanted.clone(),
         ));
         report.rejected += 1;
-        let why = if crate::model::parse_number(&wanted.canonical()) == Some(0.0) {
-            "Mautic's API drops any value that reads as 0"
-        } else if wanted.is_blank() {
-            "Mautic ignored the blank"
-        } else {
-            "Mautic stored another value"
+        let code = engine
+            .config
+            .mappings(kind)
+            .iter()
+            .find(|m| m.name == field)
+            .and_then(|m| m.code(kind));
+        let said = p
+            .side_refused
+            .iter()
+            .find(|(c, _)| Some(c.as_str()) == code)
+            .map(|(_, why)| format!("Mautic refused it ({why}) and took the rest of the write"));
+        let why = match said {
+            Some(s) => s,
+            None if crate::model::parse_number(&wanted.canonical()) == Some(0.0) => {
+                "Mautic's API drops any value that reads as 0".to_owned()
+            }
+            None if wanted.is_blank() => "Mautic ignored the blank".to_owned(),
+            None => "Mautic stored another value".to_owned(),
         };
         let mut entry = event(
             &p.patch,

@@ -413,6 +413,9 @@ pub struct BatchAnswer {
     pub codes: BTreeMap<u64, u16>,
     /// Each failed item's message.
     pub errors: BTreeMap<u64, String>,
+    /// Each failed item's field errors (`details: {"alias": ["message"]}`), when the form
+    /// named the fields it refused.
+    pub fields: BTreeMap<u64, Vec<(String, String)>>,
 }
 
 /// `{"contacts": {idx: ...} | [...], "statusCodes": ..., "errors": ...}`.
@@ -435,14 +438,41 @@ pub fn batch(body: &[u8], key: &str) -> Result<BatchAnswer, String> {
             .map(|c| (k, c))
     })
     .collect();
-    let errors = items(v.get("errors").unwrap_or(&Json::Null))
-        .into_iter()
-        .map(|(k, e)| (k, item_message(e)))
+    let error_items = items(v.get("errors").unwrap_or(&Json::Null));
+    let errors = error_items
+        .iter()
+        .map(|(k, e)| (*k, item_message(e)))
+        .collect();
+    let fields = error_items
+        .iter()
+        .filter_map(|(k, e)| {
+            let details = e.get("details")?.as_object()?;
+            let named: Vec<(String, String)> = details
+                .iter()
+                .map(|(alias, m)| {
+                    let why = match m {
+                        Json::Array(a) => a
+                            .iter()
+                            .filter_map(Json::as_str)
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        Json::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (
+                        alias.clone(),
+                        crate::connector::http::snippet(why.as_bytes()),
+                    )
+                })
+                .collect();
+            (!named.is_empty()).then_some((*k, named))
+        })
         .collect();
     Ok(BatchAnswer {
         records,
         codes,
         errors,
+        fields,
     })
 }
 
