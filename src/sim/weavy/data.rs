@@ -3,15 +3,20 @@
 //! the clock passed in. Kept apart from the HTTP handlers so the rules (and the quirks they
 //! reproduce) are unit-tested without a server.
 //!
-//! Choices for what `API-NOTES.md` leaves **unknown** (the connector must cope with each):
-//! - Select returns rows in insertion order; an edit does not move a row. At most `page_cap`
-//!   rows per page; `offset` counts rows.
-//! - `srvDate` is stored as an instant and compared in the project's zone, to the second, as a
-//!   naive local time: during the autumn fold a record stamped in the second pass of the
-//!   repeated hour compares *lower* than one stamped earlier in the first pass, exactly the
-//!   trap a real zone-less server column sets. `srvDateUTC` compares in UTC.
+//! What `API-NOTES.md` leaves **unknown** is a knob ([`WeavyReadings`], every plausible
+//! reading; the connector must cope with each):
+//! - the order of Select rows (insertion, key, or `srvDate` so that an edit moves a row to the
+//!   end), what `offset` counts (rows, or pages of `page_cap`), which fields a row holds;
+//! - the zone a `srvDate` filter compares in. `srvDate` is stored as an instant and shown as
+//!   the project's wall time, to the second: under the project-zone reading, during the autumn
+//!   fold a record stamped in the second pass of the repeated hour compares *lower* than one
+//!   stamped earlier in the first pass, exactly the trap a real zone-less column sets. Under
+//!   the UTC reading the filter value is read as UTC. `srvDateUTC` compares in UTC;
+//! - what an insert of an existing key answers, whether an update needs the key in its body,
+//!   what a missing right answers, and the body of a successful write.
+//!
+//! Choices that are not knobs:
 //! - `equal` compares texts ignoring case and trailing spaces (SQL Server's default collation).
-//! - An insert of an existing key answers 400 "duplicate key".
 //! - A write naming an unknown field answers 400 naming the field; writing a read-only field
 //!   (`srvDate`, a foreign key other than a contact's `customer_ID`) answers 400 as well.
 //! - A contact's `customer_ID` (`text(foreignkey)`) is writable: it is the contact's company.
@@ -24,6 +29,9 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeMap, HashMap};
 
+use super::readings::{
+    DuplicateInsert, FilterZone, OffsetUnit, PutKey, ReturnFields, RowOrder, WeavyReadings,
+};
 use crate::connector::WeavyRight;
 
 /// The key field of every table, the server's stamps, and the format of dates in answers.
@@ -38,6 +46,8 @@ pub(crate) enum ApiError {
     Forbidden(String),
     NotFound(String),
     Unauthorized(String),
+    Conflict(String),
+    ServerError(String),
 }
 
 /// One column of a table as the Dictionary describes it.
@@ -228,6 +238,8 @@ pub(crate) struct Db {
     tables: BTreeMap<&'static str, Table>,
     pub tz: Tz,
     pub enforce_foreign_keys: bool,
+    /// The reading of each unknown this server has.
+    pub readings: WeavyReadings,
 }
 
 /// A parsed Select body.
@@ -359,6 +371,7 @@ impl Db {
                 .collect(),
             tz,
             enforce_foreign_keys,
+            readings: WeavyReadings::default(),
         }
     }
 
@@ -408,35 +421,44 @@ impl Db {
         t.trunc_subsecs(0).with_timezone(&self.tz).naive_local()
     }
 
-    /// A row as the API answers it: the key, the asked fields (all when none are asked),
-    /// `srvDate` (local, no zone) and `srvDateUTC`.
+    /// A row as the API answers it. Which fields it holds is a reading
+    /// ([`ReturnFields`]): the key, the asked fields (all when none are asked) and the
+    /// stamps; or every field whatever is asked; or only what is asked.
     pub fn render(&self, table: &Table, row: &Row, fields: &[String]) -> Map<String, Json> {
-        let mut out = Map::new();
-        out.insert(table.key(), Json::String(row.id.clone()));
-        let all: Vec<&str>;
-        let names: Vec<&str> = if fields.is_empty() {
-            all = table.fields.iter().map(|f| f.name.as_str()).collect();
-            all
-        } else {
-            fields.iter().map(String::as_str).collect()
+        let key = table.key();
+        let strict = self.readings.return_fields == ReturnFields::Strict && !fields.is_empty();
+        let names: Vec<String> = match (self.readings.return_fields, fields.is_empty()) {
+            (ReturnFields::All, _) | (_, true) => {
+                table.fields.iter().map(|f| f.name.clone()).collect()
+            }
+            _ => fields.to_vec(),
         };
-        for name in names {
-            if name == table.key() || name == SRV_DATE || name == SRV_DATE_UTC {
+        let shown = |f: &str| !strict || fields.iter().any(|x| x == f);
+        let mut out = Map::new();
+        if shown(&key) {
+            out.insert(key.clone(), Json::String(row.id.clone()));
+        }
+        for name in &names {
+            if *name == key || name == SRV_DATE || name == SRV_DATE_UTC {
                 continue;
             }
             out.insert(
-                name.to_owned(),
+                name.clone(),
                 row.values.get(name).cloned().unwrap_or(Json::Null),
             );
         }
-        out.insert(
-            SRV_DATE.to_owned(),
-            Json::String(self.local(row.srv).format(OUT_FORMAT).to_string()),
-        );
-        out.insert(
-            SRV_DATE_UTC.to_owned(),
-            Json::String(row.srv.trunc_subsecs(0).format(OUT_FORMAT).to_string()),
-        );
+        if shown(SRV_DATE) {
+            out.insert(
+                SRV_DATE.to_owned(),
+                Json::String(self.local(row.srv).format(OUT_FORMAT).to_string()),
+            );
+        }
+        if shown(SRV_DATE_UTC) {
+            out.insert(
+                SRV_DATE_UTC.to_owned(),
+                Json::String(row.srv.trunc_subsecs(0).format(OUT_FORMAT).to_string()),
+            );
+        }
         out
     }
 
@@ -469,24 +491,31 @@ impl Db {
             }
         }
         let cached = table.matched.as_ref().filter(|m| m.filters == q.filters);
+        let cap = page_cap.max(1);
+        let skip = match self.readings.offset_unit {
+            OffsetUnit::Rows => q.offset,
+            OffsetUnit::Pages => q.offset.saturating_mul(cap),
+        };
         let page = |positions: &[usize]| -> Vec<usize> {
-            positions
-                .iter()
-                .skip(q.offset)
-                .take(page_cap.max(1))
-                .copied()
-                .collect()
+            positions.iter().skip(skip).take(cap).copied().collect()
         };
         let rows = match cached {
             Some(m) => page(&m.positions),
             None => {
-                let positions: Vec<usize> = (0..table.rows.len())
+                let mut positions: Vec<usize> = (0..table.rows.len())
                     .filter(|&i| {
                         q.filters
                             .iter()
                             .all(|f| self.matches(table, &table.rows[i], f))
                     })
                     .collect();
+                match self.readings.row_order {
+                    RowOrder::Insertion => {}
+                    RowOrder::Key => {
+                        positions.sort_by(|a, b| table.rows[*a].id.cmp(&table.rows[*b].id))
+                    }
+                    RowOrder::Modified => positions.sort_by_key(|i| (table.rows[*i].srv, *i)),
+                }
                 let rows = page(&positions);
                 self.table_mut(&q.entity)?.matched = Some(Matched {
                     filters: q.filters.clone(),
@@ -506,7 +535,11 @@ impl Db {
         use std::cmp::Ordering;
         let cmp_one = |wanted: &str| -> Option<Ordering> {
             if f.field == SRV_DATE {
-                return Some(self.local(row.srv).cmp(&parse_naive(wanted)?));
+                let shown = match self.readings.filter_zone {
+                    FilterZone::Project => self.local(row.srv),
+                    FilterZone::Utc => row.srv.trunc_subsecs(0).naive_utc(),
+                };
+                return Some(shown.cmp(&parse_naive(wanted)?));
             }
             if f.field == SRV_DATE_UTC {
                 return Some(
@@ -563,10 +596,15 @@ impl Db {
                 "{key} is longer than 50 characters"
             )));
         }
-        if table.row(&id).is_some() {
-            return Err(ApiError::BadRequest(format!(
-                "duplicate key: {key} '{id}' already exists"
-            )));
+        let exists = table.row(&id).is_some();
+        if exists {
+            let message = format!("duplicate key: {key} '{id}' already exists");
+            match self.readings.duplicate_insert {
+                DuplicateInsert::BadRequest => return Err(ApiError::BadRequest(message)),
+                DuplicateInsert::Conflict => return Err(ApiError::Conflict(message)),
+                DuplicateInsert::ServerError => return Err(ApiError::ServerError(message)),
+                DuplicateInsert::Overwrite => {}
+            }
         }
         let mut values = BTreeMap::new();
         for (name, v) in obj {
@@ -574,6 +612,15 @@ impl Db {
                 continue;
             }
             values.insert(name.clone(), self.check_write(table, name, v)?);
+        }
+        if exists {
+            // The record is replaced by what was sent: fields not sent are emptied.
+            let table = self.table_mut(entity)?;
+            let row = table.row_mut(&id).expect("it exists");
+            row.values = values;
+            row.srv = now;
+            table.api_updates += 1;
+            return Ok(id);
         }
         let email = values
             .get("email")
@@ -610,6 +657,9 @@ impl Db {
         let obj = body
             .as_object()
             .ok_or_else(|| ApiError::BadRequest("body must be a JSON object".into()))?;
+        if self.readings.put_key == PutKey::Required && !obj.contains_key(&key) {
+            return Err(ApiError::BadRequest(format!("{key} is required")));
+        }
         let mut changes = Vec::new();
         for (name, v) in obj {
             if *name == key {

@@ -19,6 +19,9 @@
 //! themselves are in [`data`].
 
 mod data;
+pub mod readings;
+
+pub use readings::WeavyReadings;
 
 use crate::connector::WeavyRight;
 use crate::sim::{SimControl, SimServer, lock};
@@ -55,6 +58,8 @@ pub struct WeavySimOptions {
     pub port: u16,
     /// A contact's `customer_ID` must name an existing customer.
     pub enforce_foreign_keys: bool,
+    /// The reading of each unknown of the API it starts with (see [`readings`]).
+    pub readings: WeavyReadings,
 }
 
 impl Default for WeavySimOptions {
@@ -69,6 +74,7 @@ impl Default for WeavySimOptions {
             time_zone: chrono_tz::Europe::Paris,
             port: 0,
             enforce_foreign_keys: true,
+            readings: WeavyReadings::default(),
         }
     }
 }
@@ -96,7 +102,11 @@ impl WeavySim {
     pub async fn start(opts: WeavySimOptions) -> std::io::Result<WeavySim> {
         let control = SimControl::new(opts.seed);
         let shared = Arc::new(Shared {
-            db: Mutex::new(Db::new(opts.time_zone, opts.enforce_foreign_keys)),
+            db: Mutex::new({
+                let mut db = Db::new(opts.time_zone, opts.enforce_foreign_keys);
+                db.readings = opts.readings;
+                db
+            }),
             tokens: Mutex::new(HashMap::new()),
             issued: Mutex::new(Vec::new()),
             control: control.clone(),
@@ -159,6 +169,16 @@ impl WeavySim {
     /// Ticks or unticks one API right of one table (Studio's data dictionary).
     pub fn set_right(&self, entity: &str, right: WeavyRight, allowed: bool) {
         self.db().set_right(entity, right, allowed);
+    }
+
+    /// The readings of the API's unknowns this server has.
+    pub fn readings(&self) -> WeavyReadings {
+        self.db().readings
+    }
+
+    /// Changes how the server reads what the documentation leaves open (at once).
+    pub fn set_readings(&self, readings: WeavyReadings) {
+        self.db().readings = readings;
     }
 
     /// Revokes every token issued so far: the next data call answers 401.
@@ -245,6 +265,8 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(m) => error(StatusCode::FORBIDDEN, m),
             ApiError::NotFound(m) => error(StatusCode::NOT_FOUND, m),
             ApiError::Unauthorized(m) => error(StatusCode::UNAUTHORIZED, m),
+            ApiError::Conflict(m) => error(StatusCode::CONFLICT, m),
+            ApiError::ServerError(m) => error(StatusCode::INTERNAL_SERVER_ERROR, m),
         }
     }
 }
@@ -255,6 +277,30 @@ fn parse_body(body: &Bytes) -> Result<Json, ApiError> {
 }
 
 impl Shared {
+    /// An error answer; a missing right as the reading of [`readings::MissingRight`] says.
+    fn refuse(&self, e: ApiError) -> Response {
+        match e {
+            ApiError::Forbidden(m)
+                if lock(&self.db).readings.missing_right
+                    == readings::MissingRight::Unauthorized =>
+            {
+                ApiError::Unauthorized(m).into_response()
+            }
+            other => other.into_response(),
+        }
+    }
+
+    /// The answer to a successful write, as the reading of [`readings::WriteAnswer`] says.
+    fn written(&self, entity: &str, id: &str) -> Response {
+        match lock(&self.db).readings.write_answer {
+            readings::WriteAnswer::Json => {
+                axum::Json(json!({"success": true, format!("{entity}_ID"): id})).into_response()
+            }
+            readings::WriteAnswer::Empty => StatusCode::OK.into_response(),
+            readings::WriteAnswer::Text => (StatusCode::OK, "OK").into_response(),
+        }
+    }
+
     /// A valid, unexpired token for this project, else the 401 answer.
     fn authorize(&self, headers: &HeaderMap, project: &str) -> Result<(), ApiError> {
         let token = headers
@@ -341,7 +387,10 @@ async fn dictionary(
     let db = lock(&s.db);
     let table = match db.table(&entity) {
         Ok(t) => t,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            drop(db);
+            return s.refuse(e);
+        }
     };
     let fields: Vec<Json> = table
         .fields
@@ -380,9 +429,10 @@ async fn select(
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
-    match lock(&s.db).select(&query, s.opts.page_cap) {
+    let result = lock(&s.db).select(&query, s.opts.page_cap);
+    match result {
         Ok(rows) => axum::Json(Json::Array(rows)).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => s.refuse(e),
     }
 }
 
@@ -394,9 +444,10 @@ async fn get_one(
     if let Err(e) = s.authorize(&headers, &project) {
         return e.into_response();
     }
-    match lock(&s.db).get(&entity, &id) {
+    let result = lock(&s.db).get(&entity, &id);
+    match result {
         Ok(row) => axum::Json(Json::Object(row)).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => s.refuse(e),
     }
 }
 
@@ -410,21 +461,17 @@ async fn insert(
         return e.into_response();
     }
     let now = s.control.now();
-    let mut db = lock(&s.db);
-    // The right comes before the body is even read.
-    if let Err(e) = db
-        .table(&entity)
-        .and_then(|t| t.require(WeavyRight::Insert))
-    {
-        return e.into_response();
-    }
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
+    let result = {
+        let mut db = lock(&s.db);
+        // The right comes before the body is even read.
+        db.table(&entity)
+            .and_then(|t| t.require(WeavyRight::Insert))
+            .and_then(|()| parse_body(&body))
+            .and_then(|body| db.api_insert(&entity, &body, now))
     };
-    match db.api_insert(&entity, &body, now) {
-        Ok(id) => axum::Json(json!({"success": true, format!("{entity}_ID"): id})).into_response(),
-        Err(e) => e.into_response(),
+    match result {
+        Ok(id) => s.written(&entity, &id),
+        Err(e) => s.refuse(e),
     }
 }
 
@@ -438,19 +485,15 @@ async fn update(
         return e.into_response();
     }
     let now = s.control.now();
-    let mut db = lock(&s.db);
-    if let Err(e) = db
-        .table(&entity)
-        .and_then(|t| t.require(WeavyRight::Update))
-    {
-        return e.into_response();
-    }
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
+    let result = {
+        let mut db = lock(&s.db);
+        db.table(&entity)
+            .and_then(|t| t.require(WeavyRight::Update))
+            .and_then(|()| parse_body(&body))
+            .and_then(|body| db.api_update(&entity, &id, &body, now))
     };
-    match db.api_update(&entity, &id, &body, now) {
-        Ok(()) => axum::Json(json!({"success": true, format!("{entity}_ID"): id})).into_response(),
-        Err(e) => e.into_response(),
+    match result {
+        Ok(()) => s.written(&entity, &id),
+        Err(e) => s.refuse(e),
     }
 }
