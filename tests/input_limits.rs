@@ -382,6 +382,7 @@ async fn a_stalled_simulator_gives_a_timeout_naming_the_call() {
             user: o.user.clone(),
             password: Secret::new(o.password.clone()),
             time_zone: o.time_zone,
+            value_types: Default::default(),
             http: HttpSettings {
                 timeout,
                 max_attempts: 2,

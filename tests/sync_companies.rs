@@ -327,3 +327,57 @@ async fn a_relation_waiting_for_its_company_is_set_once_the_company_exists() {
     );
     assert_eq!(h.cycle().await.total_write_requests(), 0);
 }
+
+/// With `company_key = "idcrm"`, a company that exists only in Mautic (its IDCRM empty) is
+/// created in weavy under the id fieldsync chooses for it (`wm-co-<Mautic id>`), and that id
+/// is filled into its IDCRM; with a third of the write answers lost on both sides, it is
+/// never created twice, and once settled nothing is written again. (Before: it had no key,
+/// and was never created.)
+#[tokio::test]
+async fn a_mautic_only_company_is_created_in_weavy_and_its_idcrm_filled_once() {
+    let h = Harness::new("[sync]\ncompany_key = \"idcrm\"\nidcrm_field = \"idcrm\"\n").await;
+    h.pair.mautic.add_custom_field("company", "idcrm", "text");
+    let ids: Vec<u64> = (0..5)
+        .map(|i| {
+            h.pair.mautic.add_company(&[
+                ("companyname", json!(format!("Société {i}"))),
+                ("companycity", json!("Nantes")),
+            ])
+        })
+        .collect();
+    for side in [h.pair.weavy.control(), h.pair.mautic.control()] {
+        side.update_knobs(|k| {
+            k.fault_rate = 0.35;
+            k.fault_mix = fieldsync::sim::Fault::LOST_ANSWERS.to_vec();
+            // A stalled answer ends in a 504 at once rather than the client's timeout.
+            k.stall = std::time::Duration::from_millis(20);
+        });
+    }
+    for _ in 0..8 {
+        let r = h.try_cycle(fieldsync::sync::CycleOptions::default()).await;
+        if r.errors.is_empty() && r.pending == 0 && h.engine().store.in_flight_len() == 0 {
+            break;
+        }
+    }
+    for side in [h.pair.weavy.control(), h.pair.mautic.control()] {
+        side.update_knobs(|k| k.fault_rate = 0.0);
+    }
+    h.cycle().await;
+    h.cycle().await;
+    let customers = h.pair.weavy.records("customer");
+    assert_eq!(customers.len(), 5, "{customers:?}");
+    assert_eq!(h.pair.weavy.api_inserts("customer"), 5);
+    for (i, id) in ids.iter().enumerate() {
+        let key = format!("wm-co-{id}");
+        let c = h.pair.weavy.record("customer", &key).expect("created");
+        assert_eq!(text(c.get("name")), format!("Société {i}"));
+        let m = h.pair.mautic.company(*id).unwrap();
+        assert_eq!(m.fields.get("idcrm"), Some(&json!(key)));
+    }
+    assert_eq!(
+        h.pair.mautic.companies().len(),
+        5,
+        "no company created in Mautic"
+    );
+    assert_eq!(h.cycle().await.total_write_requests(), 0);
+}

@@ -32,7 +32,20 @@ async fn a_ten_percent_fault_rate_changes_nothing_in_the_end() {
     let faults = stormy.pair.weavy.control().counters().total_faults()
         + stormy.pair.mautic.control().counters().total_faults();
     assert!(faults > 20, "only {faults} faults were injected");
-    assert!(retries >= faults, "{retries} retries for {faults} faults");
+    // A write whose answer is cut off and that must not be sent twice blind (a weavy or
+    // Mautic company insert) is looked up instead of retried: a failure of that call.
+    let looked_up: u64 = stormy
+        .engine()
+        .counter
+        .snapshot()
+        .iter()
+        .filter(|(k, _)| format!("{k:?}").contains("Insert"))
+        .map(|(_, s)| s.failures)
+        .sum();
+    assert!(
+        retries + looked_up >= faults,
+        "{retries} retries and {looked_up} look-ups for {faults} faults"
+    );
     assert_eq!(snapshot(&stormy.pair), snapshot(&calm.pair));
     assert_people_agree(&stormy.pair);
     assert_no_entrant_shadows_a_contact(&stormy.pair);

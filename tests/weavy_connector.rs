@@ -15,6 +15,7 @@ use fieldsync::sim::weavy::{WeavySim, WeavySimOptions};
 use fieldsync::sim::{Fault, RateLimit};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 const CONTACT: &str = "customercontact";
@@ -38,6 +39,7 @@ fn settings(sim: &WeavySim, http: HttpSettings) -> WeavySettings {
         password: Secret::new(sim.options().password.clone()),
         time_zone: chrono_tz::Europe::Paris,
         http,
+        value_types: Default::default(),
     }
 }
 
@@ -515,6 +517,66 @@ async fn an_insert_whose_answer_was_cut_off_is_found_on_retry() {
     assert_eq!(sim.records(ENTRANT).len(), 1);
 }
 
+/// An insert whose answer never comes (the client's timeout fires after the write landed),
+/// or comes as a 5xx after it landed, is not sent again blind: the record is read back by its
+/// key, found, and the insert is Done, once, whatever a duplicate insert would have answered
+/// (400, 409, 500, or an overwrite). Before this work the POST was sent again: a 500 for a
+/// duplicate then failed the insert for good, an overwrite emptied fields.
+#[tokio::test]
+async fn an_insert_whose_answer_is_lost_is_looked_up_not_sent_again() {
+    use fieldsync::sim::weavy::readings::DuplicateInsert;
+    for duplicate_insert in [
+        DuplicateInsert::BadRequest,
+        DuplicateInsert::Conflict,
+        DuplicateInsert::ServerError,
+        DuplicateInsert::Overwrite,
+    ] {
+        for fault in [Fault::TimeoutAfterWrite, Fault::ServerErrorAfterWrite] {
+            let sim = sim(500).await;
+            sim.set_readings(fieldsync::sim::weavy::WeavyReadings {
+                duplicate_insert,
+                ..Default::default()
+            });
+            let mut http = HttpSettings::fast();
+            http.timeout = Duration::from_millis(300);
+            let client = client_with(&sim, http);
+            client.check_auth().await.unwrap();
+            sim.control().update_knobs(|k| {
+                k.fault_rate = 1.0;
+                k.fault_mix = vec![fault];
+                k.stall = Duration::from_secs(3);
+            });
+            // Only the POST meets the fault: the look-up and the PUT after it get through.
+            sim.control().on_request(
+                2,
+                false,
+                Arc::new({
+                    let control = sim.control().clone();
+                    move || control.update_knobs(|k| k.fault_rate = 0.0)
+                }),
+            );
+            let item = write(
+                "wm-7",
+                &[
+                    ("email", Value::text("lost@example.fr")),
+                    ("lastName", Value::text("Perdu")),
+                ],
+            );
+            let out = client
+                .insert(RecordKind::WeavyEntrant, vec![item])
+                .await
+                .unwrap();
+            assert_done(&out);
+            let label = format!("{duplicate_insert:?}, {fault:?}");
+            assert_eq!(sim.api_inserts(ENTRANT), 1, "{label}: one POST landed");
+            assert_eq!(sim.records(ENTRANT).len(), 1, "{label}");
+            let r = sim.record(ENTRANT, "wm-7").unwrap();
+            assert_eq!(r["lastName"], json!("Perdu"), "{label}");
+            assert_eq!(r["email"], json!("lost@example.fr"), "{label}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_update_sends_only_the_given_fields() {
     let sim = sim(500).await;
@@ -770,8 +832,8 @@ async fn find_by_pages_to_the_end_and_get_reads_one() {
     );
     assert_eq!(
         requests(&client, CallKind::Find),
-        4,
-        "7 rows, 3 a page, then the empty page"
+        5,
+        "7 rows, 3 a page: page 0, offset 1 (rows, not pages), 2 new rows a request with one of overlap, the end"
     );
     assert!(
         client
@@ -1018,10 +1080,19 @@ async fn ten_percent_faults_still_read_and_write_everything() {
     assert!(per_email.values().all(|n| *n == 1), "{per_email:?}");
     let faults = sim.control().counters();
     assert!(faults.total_faults() > 20, "{faults:?}");
+    // An insert whose answer is lost is not sent again blind: it is looked up (a failure
+    // of the POST, counted), every other fault is retried.
+    let lost_inserts: u64 = client
+        .counter()
+        .snapshot()
+        .iter()
+        .filter(|(k, _)| format!("{k:?}").contains("Insert"))
+        .map(|(_, s)| s.failures)
+        .sum();
     assert_eq!(
-        total_retries(&client),
+        total_retries(&client) + lost_inserts,
         faults.total_faults(),
-        "every fault retried once, and counted"
+        "every fault retried once or looked up, and counted"
     );
     let rate_limited: u64 = client
         .counter()
@@ -1041,7 +1112,8 @@ async fn ten_percent_faults_still_read_and_write_everything() {
             .values()
             .map(|s| s.failures)
             .sum::<u64>(),
-        0
+        lost_inserts,
+        "no call failed but the inserts whose answer was lost (and that were looked up)"
     );
 }
 
@@ -1138,21 +1210,25 @@ async fn reading_n_records_takes_one_select_per_page_plus_the_empty_one() {
             .len(),
         1_234
     );
-    assert_eq!(requests(&client, CallKind::List), 13 + 1);
+    // Two to learn the zone (the stamps, the filter probe), page 0, offset 1 (which tells
+    // rows from pages), 13 more of 90 new rows each (10 rows of overlap), and the last one
+    // that holds only the overlap.
+    assert_eq!(requests(&client, CallKind::List), 2 + 1 + 1 + 13 + 1);
     assert_eq!(
         read_all(&client, RecordKind::WeavyCustomer, None)
             .await
             .len(),
         1_200
     );
-    assert_eq!(requests(&client, CallKind::List), 14 + 12 + 1);
+    // What offset counts and the zone are known now: page 0, 13 more, the end.
+    assert_eq!(requests(&client, CallKind::List), 18 + 1 + 13 + 1);
     assert_eq!(
         requests(&client, CallKind::Fields),
         2,
         "one dictionary per table"
     );
     assert_eq!(requests(&client, CallKind::Auth), 1);
-    assert_eq!(sim.control().counters().requests_matching("Select"), 27);
+    assert_eq!(sim.control().counters().requests_matching("Select"), 33);
 }
 
 #[tokio::test]

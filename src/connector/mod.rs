@@ -273,6 +273,12 @@ pub enum ErrorKind {
         "the answer was lost ({0}); the write may have been done: fieldsync looks for it before sending it again"
     )]
     OutcomeUnknown(Box<ErrorKind>),
+    /// A listing whose pages kept moving under it (records deleted or moved while it was
+    /// paged through): it stops rather than skip a record.
+    #[error(
+        "the records moved while they were paged through (started again {restarts} times); nothing was skipped: the next cycle reads them again"
+    )]
+    Unsettled { restarts: u32 },
 }
 
 impl ErrorKind {
@@ -285,6 +291,7 @@ impl ErrorKind {
                 | ErrorKind::Server { .. }
                 | ErrorKind::RateLimited { .. }
                 | ErrorKind::OutcomeUnknown(_)
+                | ErrorKind::Unsettled { .. }
         )
     }
 

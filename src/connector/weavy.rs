@@ -9,38 +9,47 @@
 //!   generation). Authentication has its own [`Http`] (same counter) so that renewing a token
 //!   never waits for a concurrency permit held by the very call that needs it. The answer of
 //!   Authenticate is never quoted, the password never leaves [`Secret`].
-//! - **Paging**: Select with `offset` advanced by the rows received, until an *empty* page:
-//!   no page size is assumed (a short page is not the end). Rows come back in an order the
-//!   server chooses; a record an edit makes match the filter can shift later rows by one, so a
-//!   row may come twice: the pager drops a repeat, with the same `srvDateUTC`, of a row of the
-//!   page before (a record comes twice only when it changed in between). Only one page of ids
-//!   is kept, so memory does not grow with the table; a repeat from further back would only be
-//!   stored again as the same sighting, which adds nothing.
-//! - **`srvDate` filter**: the server compares `srvDate` in the project's local time with no
-//!   zone (zone configurable, Europe/Paris by default). The cursor is sent as local
-//!   `YYYY-MM-DD HH:MM:SS`, floored to the second and one second earlier (a server that
-//!   stores whole seconds would otherwise miss a record changed in the cursor's second), and
-//!   one fold earlier when it falls in the first pass of an autumn fold (records of the
-//!   second pass have lower local times). Extra rows are harmless; missed ones are not.
+//! - **Paging** ([`paging`]): what `offset` counts (rows or pages) is found on the first
+//!   pull and kept; rows are paged with an overlap (rows) or each page read again after the
+//!   next (pages), so that a row deleted or edited before the position can never make a later
+//!   one slip by unseen; the end is an answer with nothing new, never a short page. A pull
+//!   that cannot line its pages up stops with a transient error rather than skip a record.
+//! - **`srvDate` filters** ([`zone`]): a pull ends at its start (`srvDate LessThan`), so
+//!   rows only ever leave it while it pages, and the cursor moves to that end. Which zone a
+//!   filter compares in (the zone `srvDate` is shown in, or UTC) is found by one probe on one
+//!   row and kept; until then both bounds are the earliest wall of both readings. The zone
+//!   `srvDate` is shown in is learned from the `srvDate` / `srvDateUTC` pairs of the rows.
+//!   `fieldsync check` says what was found.
+//! - **Asked for**: the key, `srvDate` and `srvDateUTC` are always in `returnFields` (a
+//!   server may send only what is asked for); rows with more fields are read the same.
 //! - **Times read**: `modified_at` is `srvDateUTC`; when absent, `srvDate` read in the project
 //!   zone (ambiguous -> the earlier instant, nonexistent -> shifted forward by the gap).
-//!   `datetime` values without a zone are project-local and converted to UTC; `date` values
-//!   are calendar days and keep their day. A value that cannot be read as its dictionary type
-//!   is kept as `Value::Text(raw)`: one odd value never fails a page.
-//! - **Values written**: text as a string, number as a number, boolean as `true`/`false`,
-//!   date `YYYY-MM-DD`, date-time local `YYYY-MM-DDTHH:MM:SS` in the project zone, a list as
-//!   one string `a|b` (weavy has no documented multi-value type), blank as `null`.
+//! - **Values** are read as their mapping's type (the Dictionary's when not mapped) and
+//!   written shaped by the Dictionary's type, so that what is written reads back the same
+//!   whatever the Dictionary calls the field: a date-time is a project wall time
+//!   `YYYY-MM-DDTHH:MM:SS` both ways, in a `datetime` field or a `text` one; a date is
+//!   `YYYY-MM-DD` (its midnight wall time in a date-time field); a number or a boolean in a
+//!   text field is its text; a list is one string `a|b`; blank is `null`. A value that cannot
+//!   be read as its type is kept as `Value::Text(raw)`: one odd value never fails a page.
 //! - **Inserts**: one POST per record (no batch endpoint), concurrently, the key being the
-//!   caller-chosen id. A retried insert never duplicates: when the POST is refused with a 4xx
-//!   other than 401/403 (the simulator says "duplicate key"; the real wording is unknown) the
-//!   record is read back by id; if it exists it is this insert's earlier attempt (the ids are
-//!   fieldsync's own, e.g. `wm-<mautic id>`), so its fields are PUT and the insert is Done.
+//!   caller-chosen id, never sent twice blind: when the answer is lost (a timeout, a cut
+//!   answer, a 5xx) or the POST is refused (a duplicate key may answer 400, 409 or 500), the
+//!   record is read back by id; there, it is this insert's earlier attempt (the ids are
+//!   fieldsync's own, e.g. `wm-<mautic id>`) and its fields are PUT; absent after a lost
+//!   answer, the POST is sent again.
+//! - **Updates** carry the key in their body, as the vendor's connector sends them.
 //! - **Rights**: 401 (after one fresh token) or 403 on an authenticated call is a missing
 //!   right: [`ErrorKind::MissingRight`] names the Studio table and column to tick.
 //! - **Answers to writes** are ignored beyond their status; error bodies are read for a
 //!   `message` when they have one, else quoted briefly.
 //! - **Foreign keys**: `text(foreignkey)` fields are read-only, except a contact's
 //!   `customer_ID`, which is the contact's company and must be writable.
+
+mod paging;
+mod zone;
+
+pub use paging::Unit as OffsetCount;
+pub use zone::{FilterZone, StoredZone, filter_value, until_value};
 
 use super::http::{Call, CallKind, Http, HttpSettings, Reply, RequestCounter};
 use super::{
@@ -139,6 +148,10 @@ pub struct WeavySettings {
     /// the project's zone is assumed).
     pub time_zone: Tz,
     pub http: HttpSettings,
+    /// The type each mapped field is read as, by table and field code: the mapping's, so
+    /// that a value is read back with the type it was written with whatever the Dictionary
+    /// calls the field (a date-time in a `text` field is a project wall time both ways).
+    pub value_types: HashMap<RecordKind, HashMap<String, FieldType>>,
 }
 
 impl WeavySettings {
@@ -151,6 +164,7 @@ impl WeavySettings {
             password,
             time_zone: chrono_tz::Europe::Paris,
             http: HttpSettings::default(),
+            value_types: HashMap::new(),
         }
     }
 }
@@ -176,6 +190,17 @@ struct Inner {
     token: tokio::sync::Mutex<Option<Token>>,
     generation: AtomicU64,
     dictionaries: Mutex<HashMap<RecordKind, Arc<Dictionary>>>,
+    value_types: HashMap<RecordKind, HashMap<String, FieldType>>,
+    /// What `offset` counts, once a pull found it out.
+    offset_count: Mutex<Option<OffsetCount>>,
+    /// The offsets seen between `srvDate` and `srvDateUTC`.
+    stored_zone: Mutex<StoredZone>,
+    /// Which zone a `srvDate` filter compares in, once found.
+    filter_zone: Mutex<Option<FilterZone>>,
+    /// The tables whose stamps were read for the zone.
+    stamps_read: Mutex<std::collections::HashSet<RecordKind>>,
+    /// The server's clock less fieldsync's, from the `Date` of the last answer.
+    skew: Mutex<Option<chrono::Duration>>,
 }
 
 /// A bearer token, the generation that tells a renewed one from a stale one, and when to
@@ -187,11 +212,15 @@ struct Token {
     renew_at: Instant,
 }
 
-/// One table's Dictionary as fieldsync uses it: the fields, and their types for reading.
+/// One table's Dictionary as fieldsync uses it: the fields, the types they are stored as
+/// (which shape what is written) and the types they are read as (the mapping's, else the
+/// stored one).
 #[derive(Debug)]
 pub struct Dictionary {
+    key: String,
     fields: Vec<FieldInfo>,
     types: HashMap<String, FieldType>,
+    read_types: HashMap<String, FieldType>,
 }
 
 impl Dictionary {
@@ -207,16 +236,37 @@ impl Dictionary {
         &self.fields
     }
 
+    /// The type a field is stored as.
     fn type_of(&self, field: &str) -> Option<FieldType> {
         self.types.get(field).copied()
     }
 
-    /// Every field, plus the server stamps: what a Select asks for.
+    /// The type a field is read as: its mapping's when it is mapped.
+    fn read_type_of(&self, field: &str) -> Option<FieldType> {
+        self.read_types
+            .get(field)
+            .or_else(|| self.types.get(field))
+            .copied()
+    }
+
+    /// Reads mapped fields as their mappings' types.
+    fn with_read_types(mut self, types: Option<&HashMap<String, FieldType>>) -> Self {
+        self.read_types = types.cloned().unwrap_or_default();
+        self
+    }
+
+    /// The key, the server stamps and every field: what a Select asks for. The key and the
+    /// stamps are always asked for by name (whether a server sends what is not asked for is
+    /// unknown).
     fn return_fields(&self) -> Vec<Json> {
-        self.fields
-            .iter()
-            .map(|f| f.code.as_str())
-            .chain([SRV_DATE, SRV_DATE_UTC])
+        let mut names = vec![self.key.as_str(), SRV_DATE, SRV_DATE_UTC];
+        for f in &self.fields {
+            if !names.contains(&f.code.as_str()) {
+                names.push(f.code.as_str());
+            }
+        }
+        names
+            .into_iter()
             .map(|f| json!({ "fieldName": f }))
             .collect()
     }
@@ -272,7 +322,7 @@ impl WeavyClient {
             ));
         }
         let http = Http::new(Side::Weavy, settings.http.clone(), counter.clone())?;
-        let auth_http = Http::new(Side::Weavy, settings.http, counter)?;
+        let auth_http = Http::new(Side::Weavy, settings.http.clone(), counter)?;
         Ok(WeavyClient {
             inner: Arc::new(Inner {
                 base,
@@ -285,6 +335,12 @@ impl WeavyClient {
                 token: tokio::sync::Mutex::new(None),
                 generation: AtomicU64::new(0),
                 dictionaries: Mutex::new(HashMap::new()),
+                value_types: settings.value_types,
+                offset_count: Mutex::new(None),
+                stored_zone: Mutex::new(StoredZone::default()),
+                filter_zone: Mutex::new(None),
+                stamps_read: Mutex::new(std::collections::HashSet::new()),
+                skew: Mutex::new(None),
             }),
         })
     }
@@ -499,6 +555,16 @@ impl WeavyClient {
                 Ok(request)
             })
             .await
+            .inspect(|reply| {
+                if let Some(date) = reply.server_date() {
+                    *lock(&self.inner.skew) = Some(date - Utc::now());
+                }
+            })
+    }
+
+    /// The server's clock now, as far as its answers tell (fieldsync's before any answer).
+    fn server_now(&self) -> DateTime<Utc> {
+        Utc::now() + lock(&self.inner.skew).unwrap_or_else(chrono::Duration::zero)
     }
 
     /// The table's dictionary: the cached one, else read.
@@ -523,7 +589,9 @@ impl WeavyClient {
         let reply = self.send(call, Method::GET, &url, None).await?;
         self.check_status(&call, kind, WeavyRight::Read, &reply)?;
         let dictionary = Arc::new(
-            Dictionary::parse(kind, &reply.body).map_err(|e| self.inner.http.error(&call, e))?,
+            Dictionary::parse(kind, &reply.body)
+                .map_err(|e| self.inner.http.error(&call, e))?
+                .with_read_types(self.inner.value_types.get(&kind)),
         );
         lock(&self.inner.dictionaries).insert(kind, dictionary.clone());
         Ok(dictionary)
@@ -551,7 +619,7 @@ impl WeavyClient {
         }
     }
 
-    fn pager(&self, kind: RecordKind, call: CallKind, filters: Vec<Json>) -> WeavyPager {
+    fn pager(&self, kind: RecordKind, call: CallKind, filter: Filter) -> WeavyPager {
         let error = entity_of(kind).is_none().then(|| {
             ConnectorError::new(
                 Side::Weavy,
@@ -563,13 +631,92 @@ impl WeavyClient {
             client: self.clone(),
             kind,
             call,
-            filters,
-            offset: 0,
-            done: false,
+            filter,
+            filters: None,
+            paging: paging::Paging::new(*lock(&self.inner.offset_count)),
             server_time: None,
-            seen: HashMap::new(),
+            until: None,
             error,
         }
+    }
+
+    /// What the client found out about the server so far: what `offset` counts and the zone
+    /// `srvDate` is shown in.
+    pub fn learned(&self) -> (Option<OffsetCount>, StoredZone, Option<FilterZone>) {
+        (
+            *lock(&self.inner.offset_count),
+            lock(&self.inner.stored_zone).clone(),
+            *lock(&self.inner.filter_zone),
+        )
+    }
+
+    /// Reads the first rows of a table for their stamps only (the key, `srvDate`,
+    /// `srvDateUTC`): the zone `srvDate` is shown in; then, while it is not known, which zone
+    /// a `srvDate` filter compares in (see [`zone::filter_probe`]). Once per table and
+    /// client; the probe again while the filter's zone is not known.
+    pub async fn learn_zone(&self, kind: RecordKind) -> Result<(), ConnectorError> {
+        let entity = self.entity(kind, "read the stamps")?;
+        let key = key_of(entity);
+        let known = lock(&self.inner.filter_zone).is_some();
+        if known || !lock(&self.inner.stamps_read).insert(kind) {
+            return Ok(());
+        }
+        let name = format!("read the stamps of {entity}");
+        let call = Call::new(CallKind::List, &name);
+        let url = self.url(&["v1", "Data", &self.inner.project_code, "Select"]);
+        let stamps: Vec<Json> = [key.as_str(), SRV_DATE, SRV_DATE_UTC]
+            .iter()
+            .map(|f| json!({ "fieldName": f }))
+            .collect();
+        let body = json!({"entityName": entity, "offset": 0, "returnFields": stamps});
+        let reply = self.send(call, Method::POST, &url, Some(&body)).await?;
+        self.check_status(&call, kind, WeavyRight::Read, &reply)?;
+        let rows: Vec<Json> = reply.json().map_err(|e| self.inner.http.error(&call, e))?;
+        let mut seen = StoredZone::default();
+        let mut sample = None;
+        for row in &rows {
+            let id = row.get(&key).and_then(Json::as_str);
+            let wall = row
+                .get(SRV_DATE)
+                .and_then(Json::as_str)
+                .and_then(parse_naive);
+            let utc = row.get(SRV_DATE_UTC).and_then(|v| parse_stamp(v, None));
+            if let (Some(id), Some(wall), Some(utc)) = (id, wall, utc) {
+                seen.observe(wall, utc);
+                let offset = (wall - utc.naive_utc()).num_seconds() as i32;
+                if offset != 0 && offset % 900 == 0 && sample.is_none() {
+                    sample = Some((id.to_owned(), utc, offset));
+                }
+            }
+        }
+        lock(&self.inner.stored_zone).merge(&seen);
+        let Some((id, utc, offset)) = sample else {
+            // No row to tell the readings apart: the filters allow for both.
+            lock(&self.inner.stamps_read).remove(&kind);
+            return Ok(());
+        };
+        let name = format!("find which zone a srvDate filter of {entity} compares in");
+        let call = Call::new(CallKind::List, &name);
+        let body = json!({
+            "entityName": entity,
+            "offset": 0,
+            "returnFields": [{"fieldName": key}],
+            "filterFields": [
+                {"filterKey": "k1", "fieldName": key, "operator": "equal", "filterValues": [id]},
+                {"filterKey": "k2", "fieldName": SRV_DATE, "operator": "GreaterThan",
+                 "filterValues": [zone::filter_probe(utc, offset)]},
+            ],
+        });
+        let reply = self.send(call, Method::POST, &url, Some(&body)).await?;
+        self.check_status(&call, kind, WeavyRight::Read, &reply)?;
+        let rows: Vec<Json> = reply.json().map_err(|e| self.inner.http.error(&call, e))?;
+        let matched = rows
+            .iter()
+            .any(|r| r.get(&key).and_then(Json::as_str) == Some(id.as_str()));
+        let found = FilterZone::from_probe(offset, matched);
+        tracing::info!(entity, "weavy: {found}");
+        *lock(&self.inner.filter_zone) = Some(found);
+        Ok(())
     }
 
     async fn get_one(
@@ -596,7 +743,8 @@ impl WeavyClient {
         Ok(parse_row(kind, dictionary, self.inner.tz, &row))
     }
 
-    /// One PUT of the given fields.
+    /// One PUT of the given fields, the key in the body as the vendor's connector sends it
+    /// (whether a server requires it is unknown).
     async fn update_one(
         &self,
         kind: RecordKind,
@@ -607,7 +755,9 @@ impl WeavyClient {
         let entity = kind.api_name();
         let name = format!("update {entity}");
         let call = Call::new(CallKind::Update, &name).record(id);
-        let body = Json::Object(self.body(dictionary, fields));
+        let mut body = self.body(dictionary, fields);
+        body.insert(key_of(entity), Json::String(id.to_owned()));
+        let body = Json::Object(body);
         let url = self.url(&["v1", "Data", &self.inner.project_code, entity, id]);
         match self.send(call, Method::PUT, &url, Some(&body)).await {
             Err(e) => WriteOutcome::Failed(e),
@@ -623,8 +773,12 @@ impl WeavyClient {
         }
     }
 
-    /// One POST; on a refusal that may be an earlier attempt's record, read it back and
-    /// update it instead.
+    /// One POST, never sent twice blind. When its answer is lost (a timeout, a cut answer, a
+    /// 5xx), the record is read back by its key before anything else is sent: there, it is
+    /// this insert's (the key is fieldsync's own, e.g. `wm-<mautic id>`), and its fields are
+    /// PUT so that it holds them whatever an earlier attempt left; absent, the POST is sent
+    /// again. When the POST is refused (a duplicate key answers 400, 409 or 500 depending on
+    /// the server: unknown), the same look-up tells an earlier attempt from a real refusal.
     async fn insert_one(
         &self,
         kind: RecordKind,
@@ -645,41 +799,62 @@ impl WeavyClient {
         };
         let fields: Vec<(String, Value)> =
             item.fields.into_iter().filter(|(k, _)| *k != key).collect();
-        let call = Call::new(CallKind::Insert, &name).record(&id);
+        let call = Call::new(CallKind::Insert, &name).record(&id).check_first();
         let mut body = self.body(dictionary, &fields);
         body.insert(key, Json::String(id.clone()));
         let body = Json::Object(body);
         let url = self.url(&["v1", "Data", &self.inner.project_code, entity]);
-        let reply = match self.send(call, Method::POST, &url, Some(&body)).await {
-            Err(e) => return WriteOutcome::Failed(e),
-            Ok(r) => r,
-        };
-        if reply.is_success() {
-            return WriteOutcome::Done {
-                id,
-                record: None,
-                refused: Vec::new(),
+        let attempts = self.inner.http.settings().max_attempts.max(1);
+        let mut attempt = 0;
+        let mut lost = None;
+        loop {
+            attempt += 1;
+            let refusal = match self.send(call, Method::POST, &url, Some(&body)).await {
+                Ok(reply) if reply.is_success() => {
+                    return WriteOutcome::Done {
+                        id,
+                        record: None,
+                        refused: Vec::new(),
+                    };
+                }
+                Ok(reply) if matches!(reply.status, 401 | 403) => {
+                    return WriteOutcome::Rejected(self.missing_right(
+                        &call,
+                        kind,
+                        WeavyRight::Insert,
+                    ));
+                }
+                Ok(reply) => Some(self.inner.http.error(
+                    &call,
+                    ErrorKind::Rejected {
+                        status: reply.status,
+                        message: message_of(&reply),
+                    },
+                )),
+                Err(e) if matches!(e.kind, ErrorKind::OutcomeUnknown(_)) => {
+                    tracing::debug!(entity, id = %id, error = %e, "insert answer lost: reading the record back");
+                    lost = Some(e);
+                    None
+                }
+                Err(e) => return WriteOutcome::Failed(e),
             };
-        }
-        if matches!(reply.status, 401 | 403) {
-            return WriteOutcome::Rejected(self.missing_right(&call, kind, WeavyRight::Insert));
-        }
-        let refusal = self.inner.http.error(
-            &call,
-            ErrorKind::Rejected {
-                status: reply.status,
-                message: message_of(&reply),
-            },
-        );
-        // "duplicate key" (or any other refusal): is the record there from an earlier try?
-        match self.get_one(kind, &id, dictionary).await {
-            Ok(Some(_)) => {
-                tracing::debug!(entity, id = %id, "insert refused but the record exists: updating it");
-                self.update_one(kind, dictionary, &id, &fields).await
+            match self.get_one(kind, &id, dictionary).await {
+                Ok(Some(_)) => {
+                    tracing::debug!(entity, id = %id, "the record is there: its fields are written to it");
+                    return self.update_one(kind, dictionary, &id, &fields).await;
+                }
+                Ok(None) => match refusal {
+                    Some(refusal) => return WriteOutcome::Rejected(refusal),
+                    // It did not land: send it again, unless that was the last try.
+                    None if attempt < attempts => continue,
+                    None => {
+                        return WriteOutcome::Failed(lost.expect("an answer was lost"));
+                    }
+                },
+                // Still unknown: the in-flight mark makes the next cycle look again.
+                Err(e) if e.is_transient() => return WriteOutcome::Failed(e),
+                Err(e) => return WriteOutcome::Rejected(refusal.unwrap_or(e)),
             }
-            Ok(None) => WriteOutcome::Rejected(refusal),
-            Err(e) if e.is_transient() => WriteOutcome::Failed(e),
-            Err(_) => WriteOutcome::Rejected(refusal),
         }
     }
 
@@ -750,17 +925,8 @@ impl Connector for WeavyClient {
     }
 
     fn changed_since(&self, kind: RecordKind, since: Option<DateTime<Utc>>) -> WeavyPager {
-        let filters = since
-            .map(|t| {
-                vec![json!({
-                    "filterKey": "k1",
-                    "fieldName": SRV_DATE,
-                    "operator": "GreaterThan",
-                    "filterValues": [local_filter_value(t, self.inner.tz)],
-                })]
-            })
-            .unwrap_or_default();
-        self.pager(kind, CallKind::List, filters)
+        let filter = since.map_or(Filter::None, Filter::ChangedSince);
+        self.pager(kind, CallKind::List, filter)
     }
 
     async fn find_by(
@@ -775,7 +941,7 @@ impl Connector for WeavyClient {
             "operator": "equal",
             "filterValues": [value],
         });
-        let mut pager = self.pager(kind, CallKind::Find, vec![filter]);
+        let mut pager = self.pager(kind, CallKind::Find, Filter::Fixed(vec![filter]));
         let mut out = Vec::new();
         while let Some(page) = pager.next_page().await? {
             out.extend(page);
@@ -813,42 +979,97 @@ impl Connector for WeavyClient {
     }
 }
 
-/// Pages through a Select: offset advanced by the rows received, until an empty page.
-/// Drops a row already returned with the same `srvDateUTC` (see the module notes). Its
-/// [`Pager::server_time`] is the `Date` header of the first answer (fieldsync's own clock
-/// if a server ever sent none).
+/// What a Select filters on.
+#[derive(Debug, Clone)]
+enum Filter {
+    None,
+    /// Records changed since then: the `srvDate` value is chosen when the pull starts, once
+    /// the zone `srvDate` is shown in is known ([`zone::filter_value`]).
+    ChangedSince(DateTime<Utc>),
+    Fixed(Vec<Json>),
+}
+
+/// Pages through a Select by the rule of [`paging`] (rows or pages, overlap or re-read,
+/// never a skipped record). Its [`Pager::server_time`] is the `Date` header of the first
+/// answer (fieldsync's own clock if a server ever sent none).
 #[derive(Debug)]
 pub struct WeavyPager {
     client: WeavyClient,
     kind: RecordKind,
     call: CallKind,
-    filters: Vec<Json>,
-    offset: u64,
-    done: bool,
+    filter: Filter,
+    /// The filters sent, once chosen.
+    filters: Option<Vec<Json>>,
+    paging: paging::Paging,
     server_time: Option<DateTime<Utc>>,
-    /// The records of the last page returned, with the modification time they had.
-    seen: HashMap<String, DateTime<Utc>>,
+    /// Where a pull of changes ends: its cursor.
+    until: Option<DateTime<Utc>>,
     /// The pager was asked for something it cannot do (not a weavy table).
     error: Option<ConnectorError>,
+}
+
+impl WeavyPager {
+    /// The filters of every request of this pull. A pull of changes (and a full read) ends
+    /// at its start ([`zone::until_value`]): what changes while it pages is for the next one.
+    async fn filters(&mut self) -> Result<Vec<Json>, ConnectorError> {
+        if let Some(f) = &self.filters {
+            return Ok(f.clone());
+        }
+        let client = &self.client;
+        let since = match &self.filter {
+            Filter::Fixed(f) => {
+                self.filters = Some(f.clone());
+                return Ok(f.clone());
+            }
+            Filter::None => None,
+            Filter::ChangedSince(t) => Some(*t),
+        };
+        client.learn_zone(self.kind).await?;
+        let tz = client.inner.tz;
+        let seen = lock(&client.inner.stored_zone).clone();
+        let filter_zone = *lock(&client.inner.filter_zone);
+        // The server's now as its last answer told it (to the second, hence 2 s more):
+        // every change made before the pull is in it; one made during its first seconds
+        // may be too, which is harmless unless it shifts the rows forwards (see `paging`).
+        let until = (client.server_now() + chrono::Duration::seconds(2)).trunc_subsecs(0);
+        let mut filters = vec![json!({
+            "filterKey": "k0",
+            "fieldName": SRV_DATE,
+            "operator": "LessThan",
+            "filterValues": [until_value(until, tz, &seen, filter_zone)],
+        })];
+        if let Some(t) = since {
+            filters.push(json!({
+                "filterKey": "k1",
+                "fieldName": SRV_DATE,
+                "operator": "GreaterThan",
+                "filterValues": [filter_value(t, tz, &seen, filter_zone)],
+            }));
+        }
+        self.until = Some(until);
+        self.filters = Some(filters.clone());
+        Ok(filters)
+    }
 }
 
 impl Pager for WeavyPager {
     async fn next_page(&mut self) -> Result<Option<Vec<RemoteRecord>>, ConnectorError> {
         if let Some(e) = self.error.take() {
-            self.done = true;
+            self.paging.stop();
             return Err(e);
         }
         let client = self.client.clone();
         let entity = self.kind.api_name();
         let name = format!("select {entity}");
         let url = client.url(&["v1", "Data", &client.inner.project_code, "Select"]);
-        while !self.done {
+        let filters = self.filters().await?;
+        while let Some(offset) = self.paging.next_offset() {
             let dictionary = client.dictionary(self.kind).await?;
             let body = json!({
                 "entityName": entity,
-                "offset": self.offset,
+                "offset": offset,
                 "returnFields": dictionary.return_fields(),
-                "filterFields": self.filters,
+                "filterFields": filters,
             });
             let call = Call::new(self.call, &name);
             let reply = client.send(call, Method::POST, &url, Some(&body)).await?;
@@ -858,42 +1079,47 @@ impl Pager for WeavyPager {
             }
             let rows = parse_select(self.kind, Some(&dictionary), client.inner.tz, &reply.body)
                 .map_err(|e| client.inner.http.error(&call, e))?;
-            if rows.rows == 0 {
-                self.done = true;
-                return Ok(None);
-            }
-            self.offset += rows.rows as u64;
-            let mut page = Vec::with_capacity(rows.records.len());
-            let mut this_page = HashMap::with_capacity(rows.records.len());
-            for record in rows.records {
-                if self.seen.get(&record.id) == Some(&record.modified_at)
-                    || this_page.get(&record.id) == Some(&record.modified_at)
-                {
-                    continue;
+            lock(&client.inner.stored_zone).merge(&rows.zone);
+            let fresh = self.paging.answer(rows.keys, rows.records).map_err(|u| {
+                // What `offset` counts may have been taken wrongly: found again next time.
+                *lock(&client.inner.offset_count) = None;
+                client.inner.http.error(
+                    &call,
+                    ErrorKind::Unsettled {
+                        restarts: u.restarts,
+                    },
+                )
+            })?;
+            if let (Some(unit), true) = self.paging.unit() {
+                let mut known = lock(&client.inner.offset_count);
+                if known.is_none() {
+                    tracing::info!(entity, "weavy paging: {unit}");
+                    *known = Some(unit);
                 }
-                this_page.insert(record.id.clone(), record.modified_at);
-                page.push(record);
             }
-            if !page.is_empty() {
-                self.seen = this_page;
-                return Ok(Some(page));
+            if !fresh.is_empty() {
+                return Ok(Some(fresh));
             }
         }
         Ok(None)
     }
 
+    /// Where the pull ended (its `srvDate LessThan`), else the `Date` of its first answer.
     fn server_time(&self) -> Option<DateTime<Utc>> {
-        self.server_time
+        self.until.or(self.server_time)
     }
 }
 
 /// What a Select answer holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SelectRows {
-    /// Rows in the answer, readable or not: what the next `offset` moves by.
-    pub rows: usize,
+    /// Each row of the answer in order, readable or not: its key, or for a row without a
+    /// usable key its JSON text (so that the pager can still tell rows apart).
+    pub keys: Vec<String>,
     /// The rows read as records.
     pub records: Vec<RemoteRecord>,
+    /// The offsets the rows show between `srvDate` and `srvDateUTC`.
+    pub zone: StoredZone,
 }
 
 /// Reads a `POST /v1/Data/{project}/Select` answer: a JSON array of flat rows. A row that is
@@ -909,22 +1135,38 @@ pub fn parse_select(
         .map_err(|e| ErrorKind::Decode(format!("a Select answer must be a JSON array ({e})")))?;
     let entity = kind.api_name();
     let mut records = Vec::with_capacity(rows.len());
+    let mut keys = Vec::with_capacity(rows.len());
+    let mut zone = StoredZone::default();
     for row in &rows {
-        match row
-            .as_object()
-            .and_then(|r| parse_row(kind, dictionary, tz, r))
-        {
-            Some(record) => records.push(record),
-            None => tracing::warn!(
-                entity,
-                "a Select row without a usable {} was skipped",
-                key_of(entity)
-            ),
+        let object = row.as_object();
+        if let Some(r) = object {
+            let wall = r.get(SRV_DATE).and_then(Json::as_str).and_then(parse_naive);
+            let utc = r.get(SRV_DATE_UTC).and_then(|v| parse_stamp(v, None));
+            if let (Some(wall), Some(utc)) = (wall, utc)
+                && parse_zoned(r[SRV_DATE].as_str().unwrap_or_default()).is_none()
+            {
+                zone.observe(wall, utc);
+            }
+        }
+        match object.and_then(|r| parse_row(kind, dictionary, tz, r)) {
+            Some(record) => {
+                keys.push(record.id.clone());
+                records.push(record);
+            }
+            None => {
+                tracing::warn!(
+                    entity,
+                    "a Select row without a usable {} was skipped",
+                    key_of(entity)
+                );
+                keys.push(format!("\u{1}{row}"));
+            }
         }
     }
     Ok(SelectRows {
-        rows: rows.len(),
+        keys,
         records,
+        zone,
     })
 }
 
@@ -1053,7 +1295,12 @@ fn dictionary_from(kind: RecordKind, answer: DictionaryAnswer) -> Dictionary {
             field_type,
         });
     }
-    Dictionary { fields, types }
+    Dictionary {
+        key,
+        fields,
+        types,
+        read_types: HashMap::new(),
+    }
 }
 
 /// The message of an error answer: its `message` (or `Message`, `error`, `title`) when it is
@@ -1117,24 +1364,6 @@ pub fn local_to_utc(naive: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
     }
 }
 
-/// The `srvDate GreaterThan` value for "changed since `since`": local time of the project
-/// zone, `YYYY-MM-DD HH:MM:SS`, floored to the second and one second earlier, and one fold
-/// earlier in the first pass of an autumn fold (see the module notes).
-pub fn local_filter_value(since: DateTime<Utc>, tz: Tz) -> String {
-    let t = since.trunc_subsecs(0) - chrono::Duration::seconds(1);
-    let mut naive = t.with_timezone(&tz).naive_local();
-    if let LocalResult::Ambiguous(a, b) = tz.from_local_datetime(&naive) {
-        let (early, late) = {
-            let (a, b) = (a.with_timezone(&Utc), b.with_timezone(&Utc));
-            (a.min(b), a.max(b))
-        };
-        if t == early {
-            naive -= late - early;
-        }
-    }
-    naive.format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
 /// A server stamp: with its own zone if it has one, else in `zone_less` (UTC for
 /// `srvDateUTC`, the project's zone for `srvDate`).
 fn parse_stamp(raw: &Json, zone_less: Option<Tz>) -> Option<DateTime<Utc>> {
@@ -1179,7 +1408,7 @@ fn parse_row(
         .iter()
         .filter(|(k, _)| *k != SRV_DATE && *k != SRV_DATE_UTC)
         .map(|(k, v)| {
-            let ty = dictionary.and_then(|d| d.type_of(k));
+            let ty = dictionary.and_then(|d| d.read_type_of(k));
             (k.clone(), parse_value(v, ty, tz))
         })
         .collect();
@@ -1271,16 +1500,9 @@ pub fn value_to_json(v: &Value, ty: Option<FieldType>, tz: Tz) -> Json {
             _ => Json::Bool(*b),
         },
         Value::Date(d) => match ty {
-            // A calendar date in a date-time field: midnight UTC (how the model reads a date as
-            // an instant), written in the project's zone, so it reads back as the same date.
-            Some(FieldType::DateTime) => {
-                let utc = d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
-                Json::String(
-                    utc.with_timezone(&tz)
-                        .format("%Y-%m-%dT%H:%M:%S")
-                        .to_string(),
-                )
-            }
+            // A calendar date in a date-time field: its midnight, as a wall time (read back
+            // as the mapping's date, it is the same day in any zone).
+            Some(FieldType::DateTime) => Json::String(d.format("%Y-%m-%dT00:00:00").to_string()),
             _ => Json::String(d.format("%Y-%m-%d").to_string()),
         },
         Value::DateTime(t) => {
@@ -1301,42 +1523,6 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         parse_naive(s).unwrap().and_utc()
-    }
-
-    #[test]
-    fn the_filter_is_local_time_one_second_early() {
-        // Summer: UTC+2; winter: UTC+1; fractions are floored.
-        assert_eq!(
-            local_filter_value(utc("2024-07-01 10:00:00.700"), Paris),
-            "2024-07-01 11:59:59"
-        );
-        assert_eq!(
-            local_filter_value(utc("2024-01-15 10:00:00"), Paris),
-            "2024-01-15 10:59:59"
-        );
-        assert_eq!(
-            local_filter_value(utc("2024-01-15 10:00:00"), chrono_tz::UTC),
-            "2024-01-15 09:59:59"
-        );
-    }
-
-    #[test]
-    fn the_filter_goes_back_a_fold_in_its_first_pass() {
-        // 00:30 UTC is 02:30 CEST, the first pass of 27 Oct 2024's repeated hour.
-        assert_eq!(
-            local_filter_value(utc("2024-10-27 00:30:01"), Paris),
-            "2024-10-27 01:30:00"
-        );
-        // 01:30 UTC is 02:30 CET, the second pass: nothing later is lower.
-        assert_eq!(
-            local_filter_value(utc("2024-10-27 01:30:01"), Paris),
-            "2024-10-27 02:30:00"
-        );
-        // Spring gap: 01:30 UTC is 03:30 CEST.
-        assert_eq!(
-            local_filter_value(utc("2024-03-31 01:30:01"), Paris),
-            "2024-03-31 03:30:00"
-        );
     }
 
     #[test]
@@ -1488,11 +1674,10 @@ mod tests {
             value_to_json(&Value::Date(d), Some(FieldType::Date), Paris),
             json!("2024-05-01")
         );
-        // A date in a date-time field: midnight UTC, in Paris time (so it reads back as the
-        // same date; see `date_round_trip`).
+        // A date in a date-time field: its midnight wall time (see `date_round_trip`).
         assert_eq!(
             value_to_json(&Value::Date(d), Some(FieldType::DateTime), Paris),
-            json!("2024-05-01T02:00:00")
+            json!("2024-05-01T00:00:00")
         );
         assert_eq!(
             value_to_json(&Value::Number(12.0), Some(FieldType::Text), Paris),
@@ -1568,14 +1753,16 @@ mod tests {
 mod date_round_trip {
     use super::*;
 
-    /// A calendar date written into a weavy date-time field reads back as the same date, in a
-    /// zone ahead of UTC (Paris) and behind it (Montreal).
+    /// A calendar date written into a weavy date-time field reads back, as the date its
+    /// mapping says it is, as the same date, in a zone ahead of UTC (Paris) and behind it
+    /// (Montreal).
     #[test]
     fn a_date_in_a_datetime_field_keeps_its_day() {
         for tz in [chrono_tz::Europe::Paris, chrono_tz::America::Montreal] {
             let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
             let json = value_to_json(&Value::Date(day), Some(FieldType::DateTime), tz);
-            let back = parse_value(&json, Some(FieldType::DateTime), tz);
+            assert_eq!(json, json!("2026-11-29T00:00:00"));
+            let back = parse_value(&json, Some(FieldType::Date), tz);
             assert_eq!(
                 back.coerce(FieldType::Date).unwrap(),
                 Value::Date(day),
@@ -1583,4 +1770,127 @@ mod date_round_trip {
             );
         }
     }
+}
+
+#[cfg(test)]
+mod value_round_trip {
+    use super::*;
+    use crate::model::{Compare, Precision};
+    use proptest::prelude::*;
+
+    /// A mapping type, and a Dictionary type that field may have: its own, or `text` (a
+    /// date kept in a text field), or for a date a date-time field.
+    fn types() -> impl Strategy<Value = (FieldType, FieldType)> {
+        prop_oneof![
+            Just((FieldType::Text, FieldType::Text)),
+            Just((FieldType::Number, FieldType::Number)),
+            Just((FieldType::Number, FieldType::Text)),
+            Just((FieldType::Boolean, FieldType::Boolean)),
+            Just((FieldType::Boolean, FieldType::Text)),
+            Just((FieldType::Date, FieldType::Date)),
+            Just((FieldType::Date, FieldType::Text)),
+            Just((FieldType::Date, FieldType::DateTime)),
+            Just((FieldType::DateTime, FieldType::DateTime)),
+            Just((FieldType::DateTime, FieldType::Text)),
+            Just((FieldType::List, FieldType::Text)),
+        ]
+    }
+
+    fn value(ty: FieldType) -> BoxedStrategy<Value> {
+        match ty {
+            FieldType::Text => "[A-Za-zéè0-9 .:-]{0,20}[A-Za-z]"
+                .prop_map(Value::Text)
+                .boxed(),
+            FieldType::Number => prop_oneof![
+                (-1_000_000_000i64..1_000_000_000).prop_map(|n| Value::Number(n as f64)),
+                (-1e9f64..1e9).prop_map(Value::Number),
+            ]
+            .boxed(),
+            FieldType::Boolean => any::<bool>().prop_map(Value::Bool).boxed(),
+            FieldType::Date => (0i64..80_000)
+                .prop_map(|d| {
+                    Value::Date(
+                        NaiveDate::from_ymd_opt(1900, 1, 1).unwrap() + chrono::Duration::days(d),
+                    )
+                })
+                .boxed(),
+            // Whole seconds, 1971 to 2100, densest around the changes of time.
+            FieldType::DateTime => prop_oneof![
+                (31_536_000i64..4_102_444_800).prop_map(|s| s),
+                (0i64..200, 0i64..7_200).prop_map(|(y, s)| {
+                    // Around 02:00 on the last Sunday of March or October.
+                    let base = DateTime::parse_from_rfc3339("2024-10-27T00:00:00Z")
+                        .unwrap()
+                        .timestamp();
+                    base + (y % 2) * (-210 * 86_400) + s
+                }),
+            ]
+            .prop_map(|s| Value::DateTime(DateTime::from_timestamp(s, 0).unwrap()))
+            .boxed(),
+            FieldType::List => proptest::collection::vec("[a-z0-9]{1,8}", 1..4)
+                .prop_map(Value::List)
+                .boxed(),
+        }
+    }
+
+    fn zone() -> impl Strategy<Value = Tz> {
+        prop_oneof![
+            Just(chrono_tz::Europe::Paris),
+            Just(chrono_tz::America::Montreal),
+            Just(chrono_tz::Australia::Sydney),
+            Just(chrono_tz::Asia::Kolkata),
+            Just(chrono_tz::UTC),
+        ]
+    }
+
+    proptest! {
+        /// A value written to weavy and read back, with the mapping's type on both paths, is
+        /// the value written, whatever the Dictionary calls the field and whatever the zone:
+        /// a date-time compares as the project wall time weavy keeps (a time of the repeated
+        /// autumn hour is one wall time).
+        #[test]
+        fn what_is_written_reads_back_the_same(
+            ((mapping, stored), v, tz) in types()
+                .prop_flat_map(|(m, s)| (Just((m, s)), value(m), zone())),
+        ) {
+            let json = value_to_json(&v, Some(stored), tz);
+            // As the server keeps it: a text field keeps a string.
+            let kept = match (stored, &json) {
+                (FieldType::Text, Json::Number(n)) => Json::String(n.to_string()),
+                (FieldType::Text, Json::Bool(b)) => Json::String(b.to_string()),
+                _ => json.clone(),
+            };
+            let read = parse_value(&kept, Some(mapping), tz).coerce(mapping).unwrap();
+            let compare = Compare {
+                precision: Precision {
+                    wall_zone: (mapping == FieldType::DateTime).then_some(tz),
+                    ..Precision::EXACT
+                },
+                ..Compare::EXACT
+            };
+            prop_assert!(compare.eq(&v, &read), "{v:?} written as {json} read back as {read:?}");
+        }
+    }
+
+    /// The finding of issue 17: a Mautic date-time mapped to a weavy field the Dictionary
+    /// calls `text` was written as a Paris wall time and read back as UTC, an hour or two
+    /// off. Read with the mapping's type, it is the same instant.
+    #[test]
+    fn a_date_time_in_a_text_field_is_a_project_wall_time_both_ways() {
+        let t = DateTime::parse_from_rfc3339("2024-07-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let json = value_to_json(&Value::DateTime(t), Some(FieldType::Text), Paris);
+        assert_eq!(json, json!("2024-07-01T12:00:00"));
+        let read = parse_value(&json, Some(FieldType::DateTime), Paris);
+        assert_eq!(read, Value::DateTime(t));
+        // Read by the Dictionary's type instead, it would be the text, which the model reads
+        // as UTC: two hours later.
+        let naive = parse_value(&json, Some(FieldType::Text), Paris)
+            .coerce(FieldType::DateTime)
+            .unwrap();
+        assert_ne!(naive, Value::DateTime(t));
+    }
+
+    use chrono_tz::Europe::Paris;
 }

@@ -69,9 +69,11 @@ impl ServerFacts {
                         decimals: info.decimals,
                         wall_zone: None,
                     },
-                    // weavy keeps a date-time as a wall time of the project's zone.
+                    // weavy keeps a date-time as a wall time of the project's zone, in a
+                    // date-time field or in a text one (it is written and read back as the
+                    // mapping's type, whatever the Dictionary calls the field).
                     crate::model::Side::Weavy => Precision {
-                        wall_zone: (info.field_type == FieldType::DateTime).then_some(weavy_zone),
+                        wall_zone: (m.field_type == FieldType::DateTime).then_some(weavy_zone),
                         ..Precision::EXACT
                     },
                 };

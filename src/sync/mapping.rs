@@ -24,6 +24,14 @@ pub const WEAVY_COMPANY_FIELD: &str = "customer_ID";
 /// The Mautic contact field holding its primary company's name.
 pub const MAUTIC_COMPANY_FIELD: &str = "company";
 
+/// The id of the weavy customer fieldsync creates for Mautic company `mautic_id`: chosen,
+/// so that a lost answer never creates it twice. With `company_key = "idcrm"`, a Mautic
+/// company whose IDCRM is empty is keyed by it: the customer created for it is the same
+/// company, and its id is filled into the IDCRM.
+pub fn weavy_company_id(mautic_id: &str) -> String {
+    format!("wm-co-{mautic_id}")
+}
+
 /// A pulled record as the store ingests it; `None` for a Mautic anonymous visitor (never
 /// synced, counted). A person without a valid e-mail or a company without a key is still
 /// ingested (if it is already linked, its other fields keep syncing); the merge skips it when
@@ -113,7 +121,14 @@ pub fn sighting(config: &Config, r: &RemoteRecord, report: &mut CycleReport) -> 
                 CompanyKeyKind::Idcrm => match r.kind {
                     RecordKind::WeavyCustomer => identity::company_key(key_kind, &r.id),
                     _ => raw_text(&config.sync.idcrm_field)
-                        .and_then(|v| identity::company_key(key_kind, &v)),
+                        .and_then(|v| identity::company_key(key_kind, &v))
+                        .or_else(|| {
+                            config
+                                .sync
+                                .create_weavy_companies
+                                .then(|| identity::company_key(key_kind, &weavy_company_id(&r.id)))
+                                .flatten()
+                        }),
                 },
             };
             if key_kind == CompanyKeyKind::Idcrm && r.kind == RecordKind::MauticCompany {

@@ -11,7 +11,7 @@
 //! deciding, and the Mautic company's IDCRM ([`mapping::IDCRM`]), back-filled from weavy.
 
 use super::apply::Feed;
-use super::mapping::{IDCRM, RELATION};
+use super::mapping::{self, IDCRM, RELATION};
 use super::report::{CycleReport, PlannedWrite};
 use super::{Engine, Progress, Shutdown, SyncError};
 use crate::config::{FieldMapping, Object};
@@ -442,9 +442,12 @@ impl<'a> Merger<'a> {
             (EntityKind::Person, Side::Mautic) => sync
                 .create_mautic_contacts
                 .then(|| RecordRef::new(RecordKind::MauticContact, "")),
-            (EntityKind::Company, Side::Weavy) => sync
-                .create_weavy_companies
-                .then(|| RecordRef::new(RecordKind::WeavyCustomer, format!("wm-co-{}", other.id))),
+            (EntityKind::Company, Side::Weavy) => sync.create_weavy_companies.then(|| {
+                RecordRef::new(
+                    RecordKind::WeavyCustomer,
+                    mapping::weavy_company_id(&other.id),
+                )
+            }),
             (EntityKind::Company, Side::Mautic) => sync
                 .create_mautic_companies
                 .then(|| RecordRef::new(RecordKind::MauticCompany, "")),

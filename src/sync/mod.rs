@@ -133,6 +133,19 @@ impl Engine {
                 password: config.weavy_password()?,
                 time_zone: config.time_zone(),
                 http: config.weavy.http.clone(),
+                value_types: config
+                    .kinds()
+                    .into_iter()
+                    .filter(|k| k.side() == crate::model::Side::Weavy)
+                    .map(|k| {
+                        let types = config
+                            .mappings(k)
+                            .iter()
+                            .filter_map(|m| Some((m.code(k)?.to_owned(), m.field_type)))
+                            .collect();
+                        (k, types)
+                    })
+                    .collect(),
             },
             counter.clone(),
         )?;

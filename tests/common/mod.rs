@@ -57,6 +57,27 @@ impl Harness {
         h
     }
 
+    /// Both simulators, empty, weavy started with `weavy` (its readings, its page size).
+    pub async fn with_weavy(weavy: WeavySimOptions, extra: &str) -> Harness {
+        let pair = SimPair::start_with(
+            WeavySimOptions { seed: 11, ..weavy },
+            MauticSimOptions {
+                seed: 12,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let mut h = Harness {
+            pair,
+            dir: tempfile::tempdir().unwrap(),
+            extra: extra.to_owned(),
+            engine: None,
+        };
+        h.open();
+        h
+    }
+
     /// Both simulators loaded with a planned data set.
     pub async fn with_plan(spec: DatasetSpec, extra: &str) -> (Harness, Plan, Loaded) {
         let plan = Plan::new(spec);

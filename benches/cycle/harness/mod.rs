@@ -791,7 +791,15 @@ fn floor_spec(
             Side::Weavy => (
                 "weavy",
                 kind.api_name().to_owned(),
-                since.map(|t| fieldsync::connector::weavy::local_filter_value(t, tz)),
+                // The simulator's filter compares in the zone srvDate is shown in.
+                since.map(|t| {
+                    fieldsync::connector::weavy::filter_value(
+                        t,
+                        tz,
+                        &Default::default(),
+                        Some(fieldsync::connector::weavy::FilterZone::Shown),
+                    )
+                }),
             ),
             Side::Mautic => (
                 "mautic",

@@ -416,6 +416,18 @@ impl Db {
         }
     }
 
+    /// Gives a field another Dictionary type (a project whose Dictionary calls a standard
+    /// field otherwise, e.g. `bouncedEmailDetected` a `text`). Values kept stay as they are.
+    pub fn set_field_type(&mut self, entity: &str, name: &str, field_type: &str) {
+        let t = self.expect_table(entity);
+        if let Some(f) = t.fields.iter_mut().find(|f| f.name == name) {
+            f.field_type = field_type.to_owned();
+            if field_type.starts_with("text") {
+                f.length = f.length.max(255);
+            }
+        }
+    }
+
     /// The local wall-clock time of an instant in the project's zone, to the second.
     fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
         t.trunc_subsecs(0).with_timezone(&self.tz).naive_local()

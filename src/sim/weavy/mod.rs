@@ -91,6 +91,20 @@ struct Shared {
     opts: WeavySimOptions,
 }
 
+/// A weavy user editing records while the simulator runs (see [`WeavySim::user`]).
+#[derive(Clone)]
+pub struct WeavyUser {
+    shared: Arc<Shared>,
+}
+
+impl WeavyUser {
+    /// As [`WeavySim::edit`].
+    pub fn edit(&self, entity: &str, id: &str, fields: &[(&str, Json)]) -> bool {
+        let now = self.shared.control.now();
+        lock(&self.shared.db).user_edit(entity, id, fields, now)
+    }
+}
+
 /// A running weavy simulator. Stops when dropped.
 #[derive(Debug)]
 pub struct WeavySim {
@@ -161,9 +175,21 @@ impl WeavySim {
         self.db().user_edit(entity, id, fields, now)
     }
 
+    /// A handle that edits records as a user would, from anywhere (a request hook).
+    pub fn user(&self) -> WeavyUser {
+        WeavyUser {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Adds a custom field (Studio); it is in the Dictionary at once.
     pub fn add_custom_field(&self, entity: &str, name: &str, field_type: &str) {
         self.db().add_custom_field(entity, name, field_type);
+    }
+
+    /// Gives a field another Dictionary type (see `Db::set_field_type`).
+    pub fn set_field_type(&self, entity: &str, name: &str, field_type: &str) {
+        self.db().set_field_type(entity, name, field_type);
     }
 
     /// Ticks or unticks one API right of one table (Studio's data dictionary).
