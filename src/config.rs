@@ -133,6 +133,10 @@ pub struct SyncConfig {
     /// Two changes of a field this close in time are a tie.
     #[serde(with = "duration_text")]
     pub tie_window: Duration,
+    /// A cycle reads every record of both sides again when the last full read is this old
+    /// (`"0"` never): whatever an incremental pull could miss is healed within that time.
+    #[serde(with = "duration_text")]
+    pub full_every: Duration,
     /// Who wins a tie: "weavy", "mautic" or "none" (then the byte-wise smaller value).
     pub preferred_side: PreferredSide,
     /// How companies are matched: "name", "siret" or "idcrm".
@@ -185,6 +189,7 @@ impl Default for SyncConfig {
             period: Duration::from_secs(15 * 60),
             overlap_window: Duration::from_secs(10 * 60),
             tie_window: Duration::from_secs(1),
+            full_every: Duration::from_secs(24 * 3600),
             preferred_side: PreferredSide::Weavy,
             company_key: CompanyKeyKind::Name,
             siret_field: "siret".into(),
@@ -359,6 +364,10 @@ pub mod duration_text {
         let bad = || format!("'{s}' is not a duration: write e.g. 15m, 90s, 1h, 1h30m or 500ms");
         if t.is_empty() {
             return Err(bad());
+        }
+        // "0" needs no unit (it turns a period off, e.g. `sync.full_every`).
+        if t.bytes().all(|b| b == b'0') {
+            return Ok(Duration::ZERO);
         }
         let mut total = Duration::ZERO;
         let mut rest = t;
@@ -564,6 +573,7 @@ impl Config {
             ("sync.period", self.sync.period, 30),
             ("sync.overlap_window", self.sync.overlap_window, 30),
             ("sync.tie_window", self.sync.tie_window, 1),
+            ("sync.full_every", self.sync.full_every, 365),
         ] {
             if d > Duration::from_secs(max_days * DAY) {
                 p.push(problem(

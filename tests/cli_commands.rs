@@ -134,6 +134,12 @@ async fn init_then_check_passes_and_a_missing_right_is_named() {
         "{}",
         stdout(&out)
     );
+    // What it found out about how weavy reads each table.
+    assert!(
+        stdout(&out).contains("weavy: 'Client / Contact' reads as: "),
+        "{}",
+        stdout(&out)
+    );
 
     pair.weavy
         .set_right("marketinginbound", WeavyRight::Insert, false);

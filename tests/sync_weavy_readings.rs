@@ -128,6 +128,42 @@ async fn every_record_and_every_edit_is_synced_under_every_paging_reading() {
     }
 }
 
+/// `fieldsync check`'s survey finds what `offset` counts and which zone a `srvDate` filter
+/// compares in, under each reading, and says so.
+#[tokio::test]
+async fn the_survey_finds_out_each_reading() {
+    use fieldsync::connector::weavy::{FilterZone, OffsetCount};
+    use fieldsync::model::RecordKind;
+    use fieldsync::sim::weavy::readings::{FilterZone as SimZone, OffsetUnit};
+    for readings in WeavyReadings::paging_combinations() {
+        let h = harness(readings, 4, "").await;
+        for i in 0..10 {
+            h.pair
+                .weavy
+                .insert(CONTACT, &contact_id(i), &[("email", json!(email(i)))]);
+        }
+        let tz = h.engine().config.time_zone();
+        let s = h
+            .engine()
+            .weavy
+            .survey(RecordKind::WeavyContact)
+            .await
+            .unwrap();
+        let said = s.describe(tz);
+        let offset = match readings.offset_unit {
+            OffsetUnit::Rows => OffsetCount::Rows,
+            OffsetUnit::Pages => OffsetCount::Pages { size: 4 },
+        };
+        assert_eq!(s.offset, Some(offset), "{readings:?}: {said}");
+        let filter = match readings.filter_zone {
+            SimZone::Project => FilterZone::Shown,
+            SimZone::Utc => FilterZone::Utc,
+        };
+        assert_eq!(s.filter, Some(filter), "{readings:?}: {said}");
+        assert!(said.contains("the project's zone, Europe/Paris"), "{said}");
+    }
+}
+
 /// Under each reading of the writes' unknowns (a duplicate insert answering 400, 409, 500 or
 /// overwriting; an update that needs its key; a missing right answering 401; a success with
 /// a JSON, an empty or a text body; rows holding only what was asked for, or everything),
@@ -310,5 +346,68 @@ async fn rows_with_only_the_asked_fields_or_all_of_them_sync_the_same() {
         h.cycle().await;
         assert_eq!(mautic_phone(&h, 6), "09", "{return_fields:?}");
         assert_eq!(mautic_phone(&h, 2), "01 00 00 00 02", "{return_fields:?}");
+    }
+}
+
+/// `sync.full_every`: a record an incremental pull cannot see (here one stamped before the
+/// cursor, as an import that keeps old stamps or a server clock set back would make it) is
+/// synced by the next full read, which comes once the last one is that old; with `"0"` no
+/// cycle reads everything again.
+#[tokio::test]
+async fn a_periodic_full_read_heals_what_an_incremental_pull_missed() {
+    for (every, heals) in [("1h", true), ("0", false)] {
+        let h = harness(
+            WeavyReadings::default(),
+            500,
+            &format!("[sync]\nfull_every = \"{every}\"\n"),
+        )
+        .await;
+        h.pair.weavy.insert(
+            CONTACT,
+            "C01",
+            &[("email", json!(email(1))), ("phoneNumber", json!("01"))],
+        );
+        h.cycle().await;
+        let first = h.engine().store.last_full_read().unwrap();
+        assert_eq!(
+            first.is_some(),
+            every != "0",
+            "{every}: the first sync reads everything"
+        );
+        // A record stamped two days back: no srvDate filter from the cursor finds it.
+        h.pair
+            .weavy
+            .control()
+            .update_knobs(|k| k.clock_offset = -chrono::Duration::days(2));
+        h.pair.weavy.insert(
+            CONTACT,
+            "C02",
+            &[("email", json!(email(2))), ("phoneNumber", json!("02"))],
+        );
+        h.pair
+            .weavy
+            .control()
+            .update_knobs(|k| k.clock_offset = chrono::Duration::zero());
+        h.cycle().await;
+        assert!(
+            h.pair.mautic.contacts_with_email(&email(2)).is_empty(),
+            "{every}: the incremental pull missed it"
+        );
+        // The last full read is now two hours old.
+        h.engine()
+            .store
+            .set_last_full_read(chrono::Utc::now() - chrono::Duration::hours(2))
+            .unwrap();
+        h.cycle().await;
+        assert_eq!(
+            h.pair.mautic.contacts_with_email(&email(2)).len(),
+            usize::from(heals),
+            "{every}"
+        );
+        if heals {
+            assert_eq!(mautic_phone(&h, 2), "02");
+            let last = h.engine().store.last_full_read().unwrap().unwrap();
+            assert!(chrono::Utc::now() - last < chrono::Duration::minutes(1));
+        }
     }
 }

@@ -159,6 +159,26 @@ pub async fn run(args: &CheckArgs) -> Result<Vec<Line>, CmdError> {
         }
     }
 
+    // How weavy reads each table: what offset counts, the zone of srvDate and its filters.
+    for kind in config
+        .kinds()
+        .into_iter()
+        .filter(|k| k.side() == Side::Weavy)
+    {
+        match weavy.survey(kind).await {
+            Ok(s) => r.ok(format!(
+                "weavy: '{}' reads as: {}",
+                kind.label(),
+                s.describe(config.time_zone())
+            )),
+            Err(e) => r.fail(format!(
+                "weavy: reading '{}': {}",
+                kind.label(),
+                describe(&e)
+            )),
+        }
+    }
+
     match mautic.check_auth().await {
         Ok(()) => r.ok(format!(
             "mautic: authenticated ({:?}) at {}, Mautic {}{}",

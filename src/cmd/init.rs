@@ -148,6 +148,9 @@ objects = ["companies", "contacts", "leads"]
 period = "15m"
 # Each pull starts this long before where the last one ended, so nothing is missed at the edge.
 overlap_window = "10m"
+# A cycle reads every record of both sides again when the last full read is this old ("0":
+# never), so that whatever an incremental pull could miss is healed within that time.
+full_every = "24h"
 # Two changes of one field this close in time are a tie...
 tie_window = "1s"
 # ...won by this side ("weavy", "mautic", or "none": then the byte-wise smaller value).

@@ -35,6 +35,9 @@ pub struct Status {
     pub cursors: BTreeMap<String, DateTime<Utc>>,
     /// The Mautic version the instance announced at the last cycle that reached it.
     pub mautic_version: Option<String>,
+    /// When the last cycle that read every record of both sides again started
+    /// (`sync.full_every`).
+    pub last_full_read: Option<DateTime<Utc>>,
     pub outbox: usize,
     /// Inserts sent whose outcome is not known yet: looked up before they are sent again.
     pub in_flight: usize,
@@ -78,6 +81,7 @@ pub async fn run(args: &StatusArgs) -> Result<Status, CmdError> {
             .map(|(k, t)| (k.to_string(), t))
             .collect(),
         mautic_version: store.mautic_version()?,
+        last_full_read: store.last_full_read()?,
         outbox: stats.outbox,
         in_flight: store.in_flight_len(),
         dirty: stats.dirty,
@@ -125,6 +129,15 @@ fn human(s: &Status) -> String {
     }
     if let Some(v) = &s.mautic_version {
         o += &format!("mautic: version {v}\n");
+    }
+    match s.last_full_read {
+        Some(t) => {
+            o += &format!(
+                "last full read: {} (every record of both sides read again; see sync.full_every)\n",
+                t.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        }
+        None => o += "last full read: none yet\n",
     }
     if s.cycles.is_empty() {
         o += "no cycle yet: run `fieldsync sync`\n";

@@ -203,7 +203,43 @@ struct Inner {
     skew: Mutex<Option<chrono::Duration>>,
 }
 
-/// A bearer token, the generation that tells a renewed one from a stale one, and when to
+/// What [`WeavyClient::survey`] found about one table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Survey {
+    /// What `offset` counts, when the table had enough rows to tell.
+    pub offset: Option<OffsetCount>,
+    /// The rows of the first page.
+    pub first_page: usize,
+    pub rows_read: usize,
+    pub zone: StoredZone,
+    pub filter: Option<FilterZone>,
+}
+
+impl Survey {
+    /// One line for `fieldsync check`.
+    pub fn describe(&self, tz: Tz) -> String {
+        let paging = match self.offset {
+            Some(OffsetCount::Rows) => {
+                format!("offset counts rows, {} rows a page", self.first_page)
+            }
+            Some(OffsetCount::Pages { size }) => format!(
+                "offset counts pages of {size} rows (each page is read twice, to be sure none slipped)"
+            ),
+            None if self.first_page == 0 => "no rows to tell what offset counts".to_owned(),
+            None => format!(
+                "all {} rows fit in one page: what offset counts is found when there are more",
+                self.first_page
+            ),
+        };
+        let filter = match self.filter {
+            Some(f) => f.to_string(),
+            None => "which zone a srvDate filter compares in is not known yet (no row shows an offset): both are allowed for".to_owned(),
+        };
+        format!("{paging}; {}; {filter}", self.zone.describe(tz))
+    }
+}
+
+/// A bearer token, the generation/// A bearer token, the generation that tells a renewed one from a stale one, and when to
 /// renew it without waiting for a 401.
 #[derive(Debug)]
 struct Token {
@@ -648,6 +684,54 @@ impl WeavyClient {
             lock(&self.inner.stored_zone).clone(),
             *lock(&self.inner.filter_zone),
         )
+    }
+
+    /// What `fieldsync check` reports about how the server reads a table: what `offset`
+    /// counts and how many rows a page holds (found with the first pages of the table, key
+    /// and stamps only), the zone `srvDate` is shown in and the zone a filter compares in.
+    pub async fn survey(&self, kind: RecordKind) -> Result<Survey, ConnectorError> {
+        let entity = self.entity(kind, "survey")?;
+        self.learn_zone(kind).await?;
+        let key = key_of(entity);
+        let name = format!("survey {entity}");
+        let url = self.url(&["v1", "Data", &self.inner.project_code, "Select"]);
+        let stamps: Vec<Json> = [key.as_str(), SRV_DATE, SRV_DATE_UTC]
+            .iter()
+            .map(|f| json!({ "fieldName": f }))
+            .collect();
+        let mut paging = paging::Paging::new(None);
+        let mut first_page = None;
+        let mut rows = 0;
+        for _ in 0..6 {
+            let Some(offset) = paging.next_offset() else {
+                break;
+            };
+            let call = Call::new(CallKind::List, &name);
+            let body = json!({"entityName": entity, "offset": offset, "returnFields": stamps});
+            let reply = self.send(call, Method::POST, &url, Some(&body)).await?;
+            self.check_status(&call, kind, WeavyRight::Read, &reply)?;
+            let answer = parse_select(kind, None, self.inner.tz, &reply.body)
+                .map_err(|e| self.inner.http.error(&call, e))?;
+            first_page.get_or_insert(answer.keys.len());
+            rows += answer.keys.len();
+            if paging.answer(answer.keys, answer.records).is_err() {
+                break;
+            }
+            if paging.unit().0.is_some() {
+                break;
+            }
+        }
+        let offset = paging.unit().0;
+        if let Some(unit) = offset {
+            lock(&self.inner.offset_count).get_or_insert(unit);
+        }
+        Ok(Survey {
+            offset,
+            first_page: first_page.unwrap_or(0),
+            rows_read: rows,
+            zone: lock(&self.inner.stored_zone).clone(),
+            filter: *lock(&self.inner.filter_zone),
+        })
     }
 
     /// Reads the first rows of a table for their stamps only (the key, `srvDate`,

@@ -47,6 +47,65 @@ pub fn conflict_entry(
         weavy: side_value(ctx.weavy_record, w),
         mautic: side_value(ctx.mautic_record, m),
         base: base.cloned(),
-        note: String::new(),
+        note: record_time_note(decision, base),
     })
+}
+
+/// Why a first decision by time may surprise: both sides date a record, not a field.
+pub const RECORD_TIME_NOTE: &str = "no value was agreed on before: each side's time is its record's last change (weavy's srvDateUTC, Mautic's dateModified), not this field's, so an edit of another field of the record makes this one look as new";
+
+/// The note of a decision made by the sides' times before the pair ever agreed on the
+/// field: those times are record-level (see the README's merge rules).
+fn record_time_note(decision: &Decision, base: Option<&Value>) -> String {
+    let by_time = matches!(
+        decision.rule,
+        crate::model::Rule::NewerWins
+            | crate::model::Rule::TiePreferredSide
+            | crate::model::Rule::TieSmallerValue
+    );
+    if by_time && base.is_none() {
+        RECORD_TIME_NOTE.to_owned()
+    } else {
+        String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Rule, Side};
+
+    fn decision(rule: Rule) -> Decision {
+        Decision {
+            rule,
+            winner: Some(Side::Weavy),
+            write: Some(Side::Mautic),
+            set_base: false,
+            conflict: true,
+        }
+    }
+
+    /// A first decision by the sides' times says that they are record-level; one made with
+    /// a base, or by a rule that is not about time, says nothing.
+    #[test]
+    fn a_first_decision_by_time_says_the_times_are_the_records() {
+        let base = Value::text("ancien");
+        assert_eq!(
+            record_time_note(&decision(Rule::NewerWins), None),
+            RECORD_TIME_NOTE
+        );
+        assert_eq!(
+            record_time_note(&decision(Rule::TiePreferredSide), None),
+            RECORD_TIME_NOTE
+        );
+        assert_eq!(
+            record_time_note(&decision(Rule::NewerWins), Some(&base)),
+            ""
+        );
+        assert_eq!(record_time_note(&decision(Rule::WeavyPriority), None), "");
+        assert_eq!(
+            record_time_note(&decision(Rule::OnlyWeavyChanged), Some(&base)),
+            ""
+        );
+    }
 }

@@ -159,6 +159,7 @@ const META_SCHEMA: &[u8] = b"schema_version";
 const META_CYCLE: &[u8] = b"cycle";
 const META_REQUESTS: &[u8] = b"request_totals";
 const META_MAUTIC_VERSION: &[u8] = b"mautic_version";
+const META_LAST_FULL_READ: &[u8] = b"last_full_read";
 
 impl Store {
     /// Opens (or creates, owner-only) the database at `path`.
@@ -391,6 +392,28 @@ impl Store {
             self.meta.insert(META_MAUTIC_VERSION, version.as_bytes())?;
         }
         Ok(())
+    }
+
+    /// Records that a cycle which started at `at` read every record of both sides.
+    pub fn set_last_full_read(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.meta
+            .insert(META_LAST_FULL_READ, &keys::time(codec::micros(at)))?;
+        Ok(())
+    }
+
+    /// When the last cycle that read every record of both sides started.
+    pub fn last_full_read(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.meta
+            .get(META_LAST_FULL_READ)?
+            .map(|v| {
+                keys::parse_time(&v)
+                    .map(codec::from_micros)
+                    .ok_or(StoreError::Corrupt {
+                        what: "last full read",
+                        detail: format!("{} bytes", v.len()),
+                    })
+            })
+            .transpose()
     }
 
     /// The Mautic version seen at the last cycle that reached Mautic.

@@ -119,6 +119,20 @@ impl Engine {
         policy
     }
 
+    /// Whether this cycle reads every record again (`sync.full_every`): never read whole
+    /// yet, or the last full read is that old. A first sync is one (nothing has a cursor).
+    pub fn full_read_due(&self, now: chrono::DateTime<chrono::Utc>) -> Result<bool, SyncError> {
+        let every = self.config.sync.full_every;
+        if every.is_zero() {
+            return Ok(false);
+        }
+        let every = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX);
+        Ok(match self.store.last_full_read()? {
+            Some(last) => now - last >= every,
+            None => true,
+        })
+    }
+
     /// The two clients (and their shared request counter) a configuration describes: built once
     /// by the daemon and reused by every cycle, so tokens live across cycles.
     pub fn clients(
@@ -242,7 +256,21 @@ impl Engine {
             self.store.set_mautic_version(v)?;
         }
         *self.facts.write().unwrap_or_else(|p| p.into_inner()) = facts;
+        let started = chrono::Utc::now();
+        let options = CycleOptions {
+            full: options.full || self.full_read_due(started)?,
+            ..options
+        };
+        if options.full {
+            tracing::info!(
+                cycle,
+                "a full read: every record of both sides is read again"
+            );
+        }
         pull::pull(self, cycle, options, report, progress, shutdown).await?;
+        if options.full && !shutdown.is_requested() && !options.dry_run {
+            self.store.set_last_full_read(started)?;
+        }
 
         for phase in [EntityKind::Company, EntityKind::Person] {
             if shutdown.is_requested() {
