@@ -143,7 +143,9 @@ fn human(s: &Status) -> String {
         o += "no cycle yet: run `fieldsync sync`\n";
     }
     for c in &s.cycles {
-        let state = if c.failed {
+        let state = if c.is_unfinished() {
+            "killed"
+        } else if c.failed {
             "FAILED"
         } else if c.interrupted {
             "stopped"

@@ -1,10 +1,49 @@
 //! The conflict log: append-only, keyed by time, read back as a filtered stream.
+//!
+//! **Each decision once.** A cycle killed after it logged a decision but before that decision
+//! took effect (its write sent and confirmed, the base moved) makes the same decision again
+//! at the next start: the same field of the same entity, the same values with the same change
+//! times, the same base, rule and winner. An entry is identified by what was decided, not by
+//! when it was written ([`fingerprint`]: everything but its time and cycle); the `conflict_ids`
+//! tree maps each fingerprint to its entry, and an entry whose fingerprint is there is not
+//! appended again. The check is made in the same transaction as the append.
 
 use super::codec::{self, StoredConflict};
 use super::{Store, StoreError, keys};
 use crate::model::{ConflictEntry, ConflictRule, EntityId, EntityKind, RecordKind};
 use chrono::{DateTime, Utc};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use std::hash::Hasher;
 use std::ops::Bound;
+
+/// What an entry decided, as 16 bytes: a SipHash-1-3 (128 bits, fixed keys: the same on
+/// every run and release) of the entry stored with no time and no cycle.
+pub fn fingerprint(e: &ConflictEntry) -> [u8; 16] {
+    let mut stored = StoredConflict::from(e);
+    stored.at = 0;
+    stored.cycle = 0;
+    let mut h = siphasher::sip128::SipHasher13::new_with_keys(0, 0);
+    h.write(&codec::encode(&stored));
+    siphasher::sip128::Hasher128::finish128(&h).as_bytes()
+}
+
+/// Appends `entry` under `seq` inside a transaction, unless the same decision is logged.
+pub(super) fn log_once(
+    log: &TransactionalTree,
+    ids: &TransactionalTree,
+    entry: &ConflictEntry,
+    seq: u64,
+) -> Result<(), ConflictableTransactionError<StoreError>> {
+    let id = fingerprint(entry);
+    if ids.get(id)?.is_some() {
+        return Ok(());
+    }
+    let key = keys::conflict(codec::micros(entry.at), seq);
+    ids.insert(&id, &key)?;
+    log.insert(&key, codec::encode(&StoredConflict::from(entry)))?;
+    Ok(())
+}
 
 /// Which conflict entries to read. Every field narrows; the default reads everything.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,15 +80,16 @@ impl ConflictFilter {
 impl Store {
     /// Appends entries to the conflict log.
     pub fn append_conflicts(&self, entries: &[ConflictEntry]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for e in entries {
-            let seq = self.db.generate_id()?;
-            batch.insert(
-                keys::conflict(codec::micros(e.at), seq).to_vec(),
-                codec::encode(&StoredConflict::from(e)),
-            );
-        }
-        self.conflicts.apply_batch(batch)?;
+        let seqs: Vec<u64> = entries
+            .iter()
+            .map(|_| self.db.generate_id())
+            .collect::<Result<_, _>>()?;
+        (&self.conflicts, &self.conflict_ids).transaction(|(log, ids)| {
+            for (e, seq) in entries.iter().zip(&seqs) {
+                log_once(log, ids, e, *seq)?;
+            }
+            Ok::<_, ConflictableTransactionError<StoreError>>(())
+        })?;
         Ok(())
     }
 
@@ -74,6 +114,7 @@ impl Store {
             .filter(move |r| r.as_ref().map_or(true, |e| filter.matches(e)))
     }
 
+    /// Entries in the log.
     pub fn conflict_count(&self) -> usize {
         self.conflicts.len()
     }

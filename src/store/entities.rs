@@ -1,8 +1,7 @@
 //! Entities, their links and bases; the merge commit; the outbox.
 
-use super::codec::{
-    self, FieldIds, StoredConflict, StoredEntity, StoredPatch, StoredRef, StoredValue,
-};
+use super::codec::{self, FieldIds, StoredEntity, StoredPatch, StoredRef, StoredValue};
+use super::conflicts::log_once;
 use super::field_ids::InTransaction;
 use super::{Store, StoreError, abort, keys};
 use crate::model::{ConflictEntry, Entity, EntityId, Patch, RecordKind, RecordRef, Side, Value};
@@ -130,9 +129,10 @@ impl Store {
             &self.links,
             &self.outbox,
             &self.conflicts,
+            &self.conflict_ids,
             &self.dirty,
         )
-            .transaction(|(ent, links, outbox, conflicts, dirty)| {
+            .transaction(|(ent, links, outbox, conflicts, ids, dirty)| {
                 for id in &c.removed_entities {
                     ent.remove(&keys::entity(*id))?;
                 }
@@ -155,10 +155,7 @@ impl Store {
                     )?;
                 }
                 for (entry, seq) in c.conflicts.iter().zip(&seqs) {
-                    conflicts.insert(
-                        &keys::conflict(codec::micros(entry.at), *seq),
-                        codec::encode(&StoredConflict::from(entry)),
-                    )?;
+                    log_once(conflicts, ids, entry, *seq)?;
                 }
                 for r in &c.clean {
                     dirty.remove(keys::record(r))?;
@@ -317,8 +314,14 @@ impl Store {
                 )
             })
             .collect();
-        (&self.outbox, &self.entities, &self.links, &self.conflicts).transaction(
-            |(outbox, ent, links, log)| {
+        (
+            &self.outbox,
+            &self.entities,
+            &self.links,
+            &self.conflicts,
+            &self.conflict_ids,
+        )
+            .transaction(|(outbox, ent, links, log, logged)| {
                 for (a, (slot, sent_bytes, ekey)) in acks.iter().zip(&prepared) {
                     if outbox
                         .get(slot)?
@@ -348,14 +351,10 @@ impl Store {
                     )?;
                 }
                 for (entry, seq) in conflicts.iter().zip(seqs) {
-                    log.insert(
-                        &keys::conflict(codec::micros(entry.at), *seq),
-                        codec::encode(&StoredConflict::from(entry)),
-                    )?;
+                    log_once(log, logged, entry, *seq)?;
                 }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
-            },
-        )?;
+            })?;
         Ok(())
     }
 
@@ -380,16 +379,15 @@ impl Store {
             .iter()
             .map(|_| self.db.generate_id())
             .collect::<Result<_, _>>()?;
-        (&self.outbox, &self.conflicts).transaction(|(outbox, conflicts)| {
-            outbox.remove(&slot)?;
-            for (entry, seq) in why.iter().zip(&seqs) {
-                conflicts.insert(
-                    &keys::conflict(codec::micros(entry.at), *seq),
-                    codec::encode(&StoredConflict::from(entry)),
-                )?;
-            }
-            Ok::<_, ConflictableTransactionError<StoreError>>(())
-        })?;
+        (&self.outbox, &self.conflicts, &self.conflict_ids).transaction(
+            |(outbox, conflicts, ids)| {
+                outbox.remove(&slot)?;
+                for (entry, seq) in why.iter().zip(&seqs) {
+                    log_once(conflicts, ids, entry, *seq)?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            },
+        )?;
         Ok(())
     }
 }

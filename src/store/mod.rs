@@ -15,6 +15,7 @@
 //! | `outbox` | side, table, entity | patch | writes decided, not yet acknowledged |
 //! | `in_flight` | side, table, entity | the field and value to look the record up by | inserts that may have reached the side without an answer |
 //! | `conflicts` | time, sequence | conflict entry | the append-only conflict log |
+//! | `conflict_ids` | fingerprint of a decision | its key in `conflicts` | each decision logged once |
 //! | `cursors` | table | time | where the next pull of a table starts |
 //! | `cycles` | cycle | report | what each cycle did (for `status`) |
 //! | `meta` | name | value | schema version, counters, the field dictionary (`field/` and a number: a name) |
@@ -146,6 +147,8 @@ pub struct Store {
     outbox: sled::Tree,
     in_flight: sled::Tree,
     conflicts: sled::Tree,
+    /// Fingerprint of a logged decision -> its key in `conflicts` (see `conflicts`).
+    conflict_ids: sled::Tree,
     cursors: sled::Tree,
     cycles: sled::Tree,
     meta: sled::Tree,
@@ -227,6 +230,7 @@ impl Store {
             outbox: tree("outbox")?,
             in_flight: tree("in_flight")?,
             conflicts: tree("conflicts")?,
+            conflict_ids: tree("conflict_ids")?,
             cursors: tree("cursors")?,
             cycles: tree("cycles")?,
             meta: tree("meta")?,

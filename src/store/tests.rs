@@ -422,6 +422,42 @@ fn pending_patches_page_through_one_side() {
     assert_eq!(s.pending_patches(Side::Weavy, None, 10).unwrap().len(), 1);
 }
 
+/// A decision made again (after a kill, at a later time and in another cycle) is logged
+/// once, whether it comes through a merge commit, an acknowledgement or an append; a decision
+/// that differs in anything but its time and cycle is logged.
+#[test]
+fn a_decision_made_again_is_logged_once() {
+    let s = Store::temporary().unwrap();
+    let first = conflict(10, "firstname", ConflictRule::Merge(Rule::NewerWins));
+    let mut again = first.clone();
+    again.at = t(99);
+    again.cycle = 4;
+    s.commit(&MergeCommit {
+        conflicts: vec![first.clone()],
+        ..Default::default()
+    })
+    .unwrap();
+    s.commit(&MergeCommit {
+        conflicts: vec![again.clone(), again.clone()],
+        ..Default::default()
+    })
+    .unwrap();
+    s.append_conflicts(&[again.clone()]).unwrap();
+    assert_eq!(s.conflict_count(), 1);
+    let mut other = again.clone();
+    other.mautic.value = Value::text("m2");
+    let mut later_change = again.clone();
+    later_change.weavy.at = Some(t(50));
+    s.append_conflicts(&[other, later_change]).unwrap();
+    assert_eq!(s.conflict_count(), 3);
+    // The entry kept is the first one written.
+    let kept: Vec<_> = s
+        .conflicts(&ConflictFilter::default())
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(kept[0], first);
+}
+
 #[test]
 fn conflicts_filter_by_time_field_rule_and_table() {
     let s = Store::temporary().unwrap();

@@ -218,6 +218,12 @@ impl Engine {
         shutdown: &Shutdown,
     ) -> Result<CycleReport, SyncError> {
         let cycle = self.store.next_cycle()?;
+        if !options.dry_run {
+            // Replaced by the real report at the end; left as it is if the process dies.
+            self.store
+                .put_cycle_report(cycle, &CycleReport::unfinished(cycle))?;
+            self.store.flush()?;
+        }
         let mut report = CycleReport::start(cycle, options.dry_run);
         let requests_before = self.counter.snapshot();
         let result = self

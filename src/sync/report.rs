@@ -39,6 +39,9 @@ impl fmt::Display for PlannedWrite {
     }
 }
 
+/// The note of a cycle that never ended.
+pub const UNFINISHED: &str = "killed: the process stopped (killed, crashed or lost its power) before this cycle ended; what it had stored was kept and the next cycle went on from there";
+
 /// The counts of one cycle. Stored for `status`; printed by `sync` and `demo`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CycleReport {
@@ -111,6 +114,23 @@ impl CycleReport {
             dry_run,
             ..Default::default()
         }
+    }
+
+    /// What is stored for a cycle as it starts, so that one that never ends (the process
+    /// killed, crashed, the power lost) is in `status` as such: the report stored at its end
+    /// replaces it.
+    pub fn unfinished(cycle: u64) -> Self {
+        CycleReport {
+            failed: true,
+            interrupted: true,
+            errors: vec![UNFINISHED.to_owned()],
+            ..CycleReport::start(cycle, false)
+        }
+    }
+
+    /// Whether this is the report of a cycle that never ended (see [`CycleReport::unfinished`]).
+    pub fn is_unfinished(&self) -> bool {
+        self.failed && self.errors.first().is_some_and(|e| e == UNFINISHED)
     }
 
     /// Notes a problem that did not stop the cycle.

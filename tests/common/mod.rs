@@ -298,8 +298,9 @@ pub fn edits(i: usize, plan: &Plan, pair: &SimPair) {
 }
 
 /// Both systems' content, without ids or times: people by e-mail, companies by name.
-pub fn snapshot(pair: &SimPair) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
+pub fn snapshot(pair: &SimPair) -> BTreeMap<String, Vec<String>> {
+    // Every record under its key: two records with one key (a duplicate) are both kept.
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let customers: BTreeMap<String, String> = pair
         .weavy
         .records("customer")
@@ -311,10 +312,9 @@ pub fn snapshot(pair: &SimPair) -> BTreeMap<String, String> {
             .iter()
             .map(|f| text(r.get(*f)))
             .collect();
-        out.insert(
-            format!("weavy customer {}", text(r.get("name"))),
-            fields.join(" | "),
-        );
+        out.entry(format!("weavy customer {}", text(r.get("name"))))
+            .or_default()
+            .push(fields.join(" | "));
     }
     for table in ["customercontact", "marketinginbound"] {
         for r in pair.weavy.records(table) {
@@ -336,7 +336,9 @@ pub fn snapshot(pair: &SimPair) -> BTreeMap<String, String> {
             } else {
                 id
             };
-            out.insert(format!("weavy {table} {key}"), fields.join(" | "));
+            out.entry(format!("weavy {table} {key}"))
+                .or_default()
+                .push(fields.join(" | "));
         }
     }
     for c in pair.mautic.contacts() {
@@ -353,14 +355,13 @@ pub fn snapshot(pair: &SimPair) -> BTreeMap<String, String> {
         } else {
             key
         };
-        out.insert(
-            format!("mautic contact {key}"),
-            format!(
+        out.entry(format!("mautic contact {key}"))
+            .or_default()
+            .push(format!(
                 "{} | dnc {:?}",
                 fields.join(" | "),
                 c.dnc.iter().map(|d| d.0).collect::<Vec<_>>()
-            ),
-        );
+            ));
     }
     for c in pair.mautic.companies() {
         let fields: Vec<String> = [
@@ -373,10 +374,39 @@ pub fn snapshot(pair: &SimPair) -> BTreeMap<String, String> {
         .iter()
         .map(|f| text(c.fields.get(*f)))
         .collect();
-        out.insert(
-            format!("mautic company {}", text(c.fields.get("companyname"))),
-            fields.join(" | "),
-        );
+        out.entry(format!(
+            "mautic company {}",
+            text(c.fields.get("companyname"))
+        ))
+        .or_default()
+        .push(fields.join(" | "));
+    }
+    for records in out.values_mut() {
+        records.sort();
     }
     out
+}
+
+/// How many records [`snapshot`] compared.
+pub fn snapshot_records(s: &BTreeMap<String, Vec<String>>) -> usize {
+    s.values().map(Vec::len).sum()
+}
+
+/// E-mails held by more than one record of one side (weavy people, Mautic contacts), with
+/// how many hold each: after a sync, only the duplicates the data set was seeded with.
+pub fn emails_held_twice(pair: &SimPair) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    let weavy = weavy_people(pair)
+        .into_iter()
+        .filter(|(_, rs)| rs.len() > 1)
+        .map(|(e, rs)| (e, rs.len()))
+        .collect();
+    let mut mautic: BTreeMap<String, usize> = BTreeMap::new();
+    for c in pair.mautic.contacts() {
+        let e = text(c.fields.get("email")).to_lowercase();
+        if !e.is_empty() {
+            *mautic.entry(e).or_default() += 1;
+        }
+    }
+    mautic.retain(|_, n| *n > 1);
+    (weavy, mautic)
 }
