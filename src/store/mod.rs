@@ -34,6 +34,7 @@ mod field_ids;
 mod in_flight;
 mod integrity;
 pub mod keys;
+mod leftovers;
 mod records;
 
 pub use conflicts::ConflictFilter;
@@ -198,12 +199,26 @@ impl Store {
         // process can meet its own lock. It is released within milliseconds; another
         // process's lock is not, and is reported after a second.
         let started = std::time::Instant::now();
+        let mut leftovers_removed = false;
         loop {
             match open_sled(&config, &path) {
                 Err(StoreError::Locked { .. })
                     if started.elapsed() < std::time::Duration::from_secs(1) =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e @ StoreError::Damaged { .. }) if !leftovers_removed => {
+                    leftovers_removed = true;
+                    let removed = leftovers::remove_unfinished_snapshots(&path).unwrap_or_default();
+                    if removed.is_empty() {
+                        return Err(e);
+                    }
+                    for f in &removed {
+                        tracing::warn!(
+                            file = %f.display(),
+                            "removed an unfinished snapshot sled left (a write that could not finish, e.g. on a full disk); opening the database again"
+                        );
+                    }
                 }
                 Err(e) => return Err(e),
                 Ok(db) => return Store::from_db(db, path),
