@@ -67,10 +67,28 @@ pub fn run(args: &ConflictsArgs) -> Result<u64, CmdError> {
     }
     let store = args.db.open_existing()?;
     let mut out = output(args.output.as_deref())?;
-    Ok(audit::export_conflicts(
-        &store,
-        &filter,
-        args.format,
-        &mut out,
-    )?)
+    let exported = audit::export_conflicts(&store, &filter, args.format, &mut out)?;
+    if store.is_salvaging() && filter == ConflictFilter::default() {
+        let logged = store.logged_by_cycles(|r: &crate::sync::CycleReport| r.conflicts);
+        let unreadable = store.unreadable_conflicts();
+        let lost = if logged == 0 {
+            "the cycle reports are lost too, so how many entries may be lost cannot be told"
+                .to_owned()
+        } else {
+            format!(
+                "the cycle reports that survive count {logged} logged, so up to {} may be lost",
+                logged.saturating_sub(exported)
+            )
+        };
+        tracing::warn!(
+            "salvaged {exported} conflict-log entr{} from a damaged database; {unreadable} could not be read and were skipped; {lost}",
+            if exported == 1 { "y" } else { "ies" },
+        );
+    } else if store.unreadable_conflicts() > 0 {
+        tracing::warn!(
+            "{} conflict-log entries could not be read and were skipped",
+            store.unreadable_conflicts()
+        );
+    }
+    Ok(exported)
 }

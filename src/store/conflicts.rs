@@ -111,6 +111,15 @@ impl Store {
             .range::<Vec<u8>, _>((start, end))
             .values()
             .map(|v| codec::decode::<StoredConflict>(&v?, "conflict entry")?.into_entry())
+            // Salvaging a damaged database, an entry that cannot be read is counted and
+            // skipped: the others are what the export is for.
+            .filter(move |r| {
+                if r.is_err() && self.is_salvaging() {
+                    self.skipped_unreadable();
+                    return false;
+                }
+                true
+            })
             .filter(move |r| r.as_ref().map_or(true, |e| filter.matches(e)))
     }
 

@@ -36,6 +36,7 @@ mod integrity;
 pub mod keys;
 mod leftovers;
 mod records;
+mod salvage;
 
 pub use conflicts::ConflictFilter;
 pub use entities::{Ack, MergeCommit};
@@ -155,6 +156,8 @@ pub struct Store {
     meta: sled::Tree,
     /// The numbers of field names in stored values, from `meta`.
     fields: std::sync::Arc<field_ids::FieldDictionary>,
+    /// Opened to read what is left of a damaged database (see `salvage`).
+    salvaging: Option<std::sync::Arc<salvage::Salvaging>>,
 }
 
 /// The path a temporary store reports.
@@ -171,18 +174,6 @@ impl Store {
         let store = Store::open_unchecked(path, options)?;
         store.check_seal()?;
         Ok(store)
-    }
-
-    /// Opens a database even when it is [`StoreError::Damaged`], to read what is left of it
-    /// (`conflicts`, `history`): the damage found, if any, comes back beside the store.
-    /// Never use it to sync.
-    pub fn open_to_salvage(
-        path: impl AsRef<Path>,
-        options: &StoreOptions,
-    ) -> Result<(Store, Option<StoreError>), StoreError> {
-        let store = Store::open_unchecked(path, options)?;
-        let damage = store.check_seal().err();
-        Ok((store, damage))
     }
 
     fn open_unchecked(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Store, StoreError> {
@@ -250,6 +241,7 @@ impl Store {
             cycles: tree("cycles")?,
             meta: tree("meta")?,
             fields: std::sync::Arc::new(field_ids::FieldDictionary::load(tree("meta")?)),
+            salvaging: None,
             db,
             path,
         };
