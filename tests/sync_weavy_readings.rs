@@ -54,7 +54,10 @@ fn mautic_phone(h: &Harness, i: usize) -> String {
 /// pages 0, 3, 6... and missed the rest.)
 #[tokio::test]
 async fn every_record_and_every_edit_is_synced_under_every_paging_reading() {
-    for readings in WeavyReadings::paging_combinations() {
+    let all = WeavyReadings::paging_combinations()
+        .into_iter()
+        .chain(WeavyReadings::shown_zone_variants());
+    for readings in all {
         let h = harness(readings, 3, "").await;
         let n = 11;
         for i in 0..n {
@@ -161,6 +164,31 @@ async fn the_survey_finds_out_each_reading() {
         };
         assert_eq!(s.filter, Some(filter), "{readings:?}: {said}");
         assert!(said.contains("the project's zone, Europe/Paris"), "{said}");
+    }
+    // srvDate shown in UTC: the survey says so, and that no row can tell the filter's zone
+    // (both readings then compare the same walls).
+    for readings in WeavyReadings::shown_zone_variants() {
+        let h = harness(readings, 4, "").await;
+        for i in 0..10 {
+            h.pair
+                .weavy
+                .insert(CONTACT, &contact_id(i), &[("email", json!(email(i)))]);
+        }
+        let tz = h.engine().config.time_zone();
+        let s = h
+            .engine()
+            .weavy
+            .survey(RecordKind::WeavyContact)
+            .await
+            .unwrap();
+        let said = s.describe(tz);
+        assert!(s.offset.is_some(), "{readings:?}: {said}");
+        assert_eq!(s.filter, None, "{readings:?}: {said}");
+        assert!(
+            said.contains("shown at UTC+00:00 ("),
+            "{readings:?}: {said}"
+        );
+        assert!(said.contains("): UTC;"), "{readings:?}: {said}");
     }
 }
 

@@ -712,6 +712,7 @@ impl WeavyClient {
             self.check_status(&call, kind, WeavyRight::Read, &reply)?;
             let answer = parse_select(kind, None, self.inner.tz, &reply.body)
                 .map_err(|e| self.inner.http.error(&call, e))?;
+            lock(&self.inner.stored_zone).merge(&answer.zone);
             first_page.get_or_insert(answer.keys.len());
             rows += answer.keys.len();
             if paging.answer(answer.keys, answer.records).is_err() {

@@ -7,7 +7,8 @@
 //! reading; the connector must cope with each):
 //! - the order of Select rows (insertion, key, or `srvDate` so that an edit moves a row to the
 //!   end), what `offset` counts (rows, or pages of `page_cap`), which fields a row holds;
-//! - the zone a `srvDate` filter compares in. `srvDate` is stored as an instant and shown as
+//! - the zone `srvDate` is shown in (the project's, or UTC), and the zone a `srvDate` filter
+//!   compares in. `srvDate` is stored as an instant and shown as
 //!   the project's wall time, to the second: under the project-zone reading, during the autumn
 //!   fold a record stamped in the second pass of the repeated hour compares *lower* than one
 //!   stamped earlier in the first pass, exactly the trap a real zone-less column sets. Under
@@ -30,7 +31,8 @@ use serde_json::{Map, Value as Json};
 use std::collections::{BTreeMap, HashMap};
 
 use super::readings::{
-    DuplicateInsert, FilterZone, OffsetUnit, PutKey, ReturnFields, RowOrder, WeavyReadings,
+    DuplicateInsert, FilterZone, OffsetUnit, PutKey, ReturnFields, RowOrder, ShownZone,
+    WeavyReadings,
 };
 use crate::connector::WeavyRight;
 
@@ -428,6 +430,14 @@ impl Db {
         }
     }
 
+    /// An instant as `srvDate` shows it (the reading of [`ShownZone`]), to the second.
+    fn shown(&self, t: DateTime<Utc>) -> NaiveDateTime {
+        match self.readings.shown_zone {
+            ShownZone::Project => self.local(t),
+            ShownZone::Utc => t.trunc_subsecs(0).naive_utc(),
+        }
+    }
+
     /// The local wall-clock time of an instant in the project's zone, to the second.
     fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
         t.trunc_subsecs(0).with_timezone(&self.tz).naive_local()
@@ -462,7 +472,7 @@ impl Db {
         if shown(SRV_DATE) {
             out.insert(
                 SRV_DATE.to_owned(),
-                Json::String(self.local(row.srv).format(OUT_FORMAT).to_string()),
+                Json::String(self.shown(row.srv).format(OUT_FORMAT).to_string()),
             );
         }
         if shown(SRV_DATE_UTC) {
@@ -548,7 +558,7 @@ impl Db {
         let cmp_one = |wanted: &str| -> Option<Ordering> {
             if f.field == SRV_DATE {
                 let shown = match self.readings.filter_zone {
-                    FilterZone::Project => self.local(row.srv),
+                    FilterZone::Project => self.shown(row.srv),
                     FilterZone::Utc => row.srv.trunc_subsecs(0).naive_utc(),
                 };
                 return Some(shown.cmp(&parse_naive(wanted)?));

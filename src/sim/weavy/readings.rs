@@ -8,10 +8,19 @@
 /// `srvDate` filter compares in is unknown (the project's zone, or UTC)").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FilterZone {
-    /// As the wall time `srvDate` shows: the project's zone.
+    /// As the wall time `srvDate` shows (see [`ShownZone`]).
     #[default]
     Project,
     /// As UTC.
+    Utc,
+}
+
+/// The zone `srvDate` is shown in (API-NOTES: "their difference shows the zone the server
+/// stores"): the project's, or the server's own, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShownZone {
+    #[default]
+    Project,
     Utc,
 }
 
@@ -97,6 +106,7 @@ pub enum WriteAnswer {
 /// One reading of each unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WeavyReadings {
+    pub shown_zone: ShownZone,
     pub filter_zone: FilterZone,
     pub offset_unit: OffsetUnit,
     pub row_order: RowOrder,
@@ -122,6 +132,23 @@ impl WeavyReadings {
                         ..WeavyReadings::default()
                     });
                 }
+            }
+        }
+        out
+    }
+
+    /// `srvDate` shown in UTC, under each filter zone and what `offset` counts (4).
+    pub fn shown_zone_variants() -> Vec<WeavyReadings> {
+        let mut out = Vec::new();
+        for filter_zone in [FilterZone::Project, FilterZone::Utc] {
+            for offset_unit in [OffsetUnit::Rows, OffsetUnit::Pages] {
+                out.push(WeavyReadings {
+                    shown_zone: ShownZone::Utc,
+                    filter_zone,
+                    offset_unit,
+                    row_order: RowOrder::Modified,
+                    ..WeavyReadings::default()
+                });
             }
         }
         out
