@@ -396,6 +396,22 @@ pub mod duration_text {
         Ok(total)
     }
 
+    /// The shortest time between two cycles: each cycle reads both servers.
+    pub const MIN_PERIOD: Duration = Duration::from_secs(1);
+
+    /// A time between cycles (`run --every`, `sync.period`): a duration of at least
+    /// [`MIN_PERIOD`].
+    pub fn parse_period(s: &str) -> Result<Duration, String> {
+        let d = parse(s)?;
+        if d < MIN_PERIOD {
+            return Err(format!(
+                "'{s}' is too short a time between cycles: at least {} (each cycle reads both servers)",
+                format(MIN_PERIOD)
+            ));
+        }
+        Ok(d)
+    }
+
     pub fn format(d: Duration) -> String {
         let s = d.as_secs();
         if d.subsec_millis() != 0 && s == 0 {
@@ -563,8 +579,14 @@ impl Config {
                 "must be between 1 and 200 (Mautic refuses more than 200 items a batch)",
             ));
         }
-        if self.sync.period < Duration::from_secs(1) {
-            p.push(problem("sync.period", "must be at least 1s"));
+        if self.sync.period < duration_text::MIN_PERIOD {
+            p.push(problem(
+                "sync.period",
+                format!(
+                    "must be at least {} (each cycle reads both servers)",
+                    duration_text::format(duration_text::MIN_PERIOD)
+                ),
+            ));
         }
         // Bounds that keep every time computed from them in range (a cursor minus an overlap
         // of a million years would not be a date).
@@ -928,6 +950,23 @@ user = "api"
 base_url = "https://acme.webmecanik.com"
 client_id = "1_abc"
 "#;
+
+    #[test]
+    fn a_period_is_a_second_at_least() {
+        assert!(duration_text::parse_period("0s").is_err());
+        assert!(duration_text::parse_period("999ms").is_err());
+        assert_eq!(
+            duration_text::parse_period("1s"),
+            Ok(Duration::from_secs(1))
+        );
+        assert_eq!(
+            duration_text::parse_period("15m"),
+            Ok(Duration::from_secs(900))
+        );
+        // "0" alone is a duration (it turns sync.full_every off), not a period.
+        assert_eq!(duration_text::parse("0"), Ok(Duration::ZERO));
+        assert!(duration_text::parse_period("0").is_err());
+    }
 
     #[test]
     fn a_minimal_file_gets_every_default() {

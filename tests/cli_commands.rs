@@ -425,3 +425,18 @@ async fn logs_are_json_on_request_and_bars_stay_off_a_pipe() {
         assert!(v.get("level").is_some(), "{l}");
     }
 }
+
+/// `run --every 0s` (or any period under a second) is refused before anything runs: it would
+/// read both servers dozens of times a second. The config's `sync.period` has the same rule.
+#[test]
+fn a_period_under_a_second_is_refused() {
+    for every in ["0s", "0", "500ms"] {
+        let out = fieldsync(&["run", "--every", every]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{every}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("too short a time between cycles: at least 1s"),
+            "{every}: {}",
+            stderr(&out)
+        );
+    }
+}

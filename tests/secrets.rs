@@ -441,3 +441,46 @@ fn an_existing_export_file_is_tightened_to_owner_only() {
     assert_eq!(mode(&p), 0o600);
     assert_eq!(std::fs::read(&p).unwrap(), b"", "truncated");
 }
+
+/// Every file of the database is owner-only whatever the umask, in a folder made beforehand
+/// and open to others too: a `sync` run under `umask 000` leaves the folder 0700 and each
+/// file 0600. (Before: sled's files followed the umask, 0666.)
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_files_are_owner_only_whatever_the_umask() {
+    let pair = fieldsync::sim::SimPair::start(8).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state");
+    std::fs::create_dir(&db).unwrap();
+    set_mode(&db, 0o777);
+    let config = dir.path().join("fieldsync.toml");
+    std::fs::write(&config, pair.config_toml(&db, "")).unwrap();
+    set_mode(&config, 0o600);
+    let status = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "umask 000 && exec '{}' sync --quiet --config '{}'",
+                    env!("CARGO_BIN_EXE_fieldsync"),
+                    config.display()
+                ))
+                .status()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(status.success());
+    assert_eq!(mode(&db), 0o700, "the database folder");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&db).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            files += 1;
+            assert_eq!(mode(&p), 0o600, "{} is not owner-only", p.display());
+        }
+    }
+    assert!(files >= 3, "sled's files and the seal: {files}");
+}

@@ -15,8 +15,9 @@ use std::time::Duration;
 pub struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// Time between cycles ("15m", "1h", "30s"); default: `sync.period` in the config.
-    #[arg(long, value_parser = crate::config::duration_text::parse)]
+    /// Time between cycles ("15m", "1h", "30s"; at least 1s); default: `sync.period` in the
+    /// config.
+    #[arg(long, value_parser = crate::config::duration_text::parse_period)]
     pub every: Option<Duration>,
 }
 

@@ -38,6 +38,13 @@ impl Store {
                 "could not write {}: {e}",
                 self.path.join(SEAL_FILE).display()
             ))
+        })?;
+        // What sled added since (a snapshot) is made owner-only too.
+        super::private::make_private(&self.path).map_err(|e| {
+            StoreError::Io(format!(
+                "could not make {} owner-only: {e}",
+                self.path.display()
+            ))
         })
     }
 

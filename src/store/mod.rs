@@ -35,6 +35,7 @@ mod in_flight;
 mod integrity;
 pub mod keys;
 mod leftovers;
+mod private;
 mod records;
 mod salvage;
 
@@ -212,7 +213,13 @@ impl Store {
                     }
                 }
                 Err(e) => return Err(e),
-                Ok(db) => return Store::from_db(db, path),
+                Ok(db) => {
+                    private::make_private(&path).map_err(|e| StoreError::Open {
+                        path: path.clone(),
+                        detail: format!("could not make the database owner-only: {e}"),
+                    })?;
+                    return Store::from_db(db, path);
+                }
             }
         }
     }
