@@ -131,28 +131,33 @@ async fn every_record_and_every_edit_is_synced_under_every_paging_reading() {
     }
 }
 
+/// What the survey of `check` finds about ten contacts, four a page, under `readings`.
+async fn survey_of(readings: WeavyReadings) -> (fieldsync::connector::weavy::Survey, String) {
+    let h = harness(readings, 4, "").await;
+    for i in 0..10 {
+        h.pair
+            .weavy
+            .insert(CONTACT, &contact_id(i), &[("email", json!(email(i)))]);
+    }
+    let tz = h.engine().config.time_zone();
+    let s = h
+        .engine()
+        .weavy
+        .survey(fieldsync::model::RecordKind::WeavyContact)
+        .await
+        .unwrap();
+    let said = s.describe(tz);
+    (s, said)
+}
+
 /// `fieldsync check`'s survey finds what `offset` counts and which zone a `srvDate` filter
 /// compares in, under each reading, and says so.
 #[tokio::test]
 async fn the_survey_finds_out_each_reading() {
     use fieldsync::connector::weavy::{FilterZone, OffsetCount};
-    use fieldsync::model::RecordKind;
     use fieldsync::sim::weavy::readings::{FilterZone as SimZone, OffsetUnit};
     for readings in WeavyReadings::paging_combinations() {
-        let h = harness(readings, 4, "").await;
-        for i in 0..10 {
-            h.pair
-                .weavy
-                .insert(CONTACT, &contact_id(i), &[("email", json!(email(i)))]);
-        }
-        let tz = h.engine().config.time_zone();
-        let s = h
-            .engine()
-            .weavy
-            .survey(RecordKind::WeavyContact)
-            .await
-            .unwrap();
-        let said = s.describe(tz);
+        let (s, said) = survey_of(readings).await;
         let offset = match readings.offset_unit {
             OffsetUnit::Rows => OffsetCount::Rows,
             OffsetUnit::Pages => OffsetCount::Pages { size: 4 },
@@ -168,20 +173,7 @@ async fn the_survey_finds_out_each_reading() {
     // srvDate shown in UTC: the survey says so, and that no row can tell the filter's zone
     // (both readings then compare the same walls).
     for readings in WeavyReadings::shown_zone_variants() {
-        let h = harness(readings, 4, "").await;
-        for i in 0..10 {
-            h.pair
-                .weavy
-                .insert(CONTACT, &contact_id(i), &[("email", json!(email(i)))]);
-        }
-        let tz = h.engine().config.time_zone();
-        let s = h
-            .engine()
-            .weavy
-            .survey(RecordKind::WeavyContact)
-            .await
-            .unwrap();
-        let said = s.describe(tz);
+        let (s, said) = survey_of(readings).await;
         assert!(s.offset.is_some(), "{readings:?}: {said}");
         assert_eq!(s.filter, None, "{readings:?}: {said}");
         assert!(

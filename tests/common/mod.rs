@@ -34,37 +34,27 @@ impl Harness {
 
     /// Both simulators, empty, Mautic under `profile`; `extra` is appended to the config.
     pub async fn with_profile(profile: MauticProfile, extra: &str) -> Harness {
-        let pair = SimPair::start_with(
-            WeavySimOptions {
-                seed: 11,
-                ..Default::default()
-            },
+        Harness::start(
+            WeavySimOptions::default(),
             MauticSimOptions {
-                seed: 12,
                 profile,
                 ..Default::default()
             },
+            extra,
         )
         .await
-        .unwrap();
-        let mut h = Harness {
-            pair,
-            dir: tempfile::tempdir().unwrap(),
-            extra: extra.to_owned(),
-            engine: None,
-        };
-        h.open();
-        h
     }
 
     /// Both simulators, empty, weavy started with `weavy` (its readings, its page size).
     pub async fn with_weavy(weavy: WeavySimOptions, extra: &str) -> Harness {
+        Harness::start(weavy, MauticSimOptions::default(), extra).await
+    }
+
+    /// Both simulators started with these options (seeds 11 and 12), empty.
+    async fn start(weavy: WeavySimOptions, mautic: MauticSimOptions, extra: &str) -> Harness {
         let pair = SimPair::start_with(
             WeavySimOptions { seed: 11, ..weavy },
-            MauticSimOptions {
-                seed: 12,
-                ..Default::default()
-            },
+            MauticSimOptions { seed: 12, ..mautic },
         )
         .await
         .unwrap();
