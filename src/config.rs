@@ -355,6 +355,19 @@ fn yes() -> bool {
 }
 
 /// Durations written as a user writes them: "15m", "90s", "1h", "1h30m", "500ms".
+/// A server address as the settings take it: `http://` or `https://` and a host. A bare host
+/// is refused with the address to write instead.
+pub fn check_http_url(url: &str) -> Result<(), String> {
+    let t = url.trim();
+    if t.starts_with("https://") || t.starts_with("http://") {
+        return Ok(());
+    }
+    if !t.is_empty() && !t.contains("://") && !t.contains(char::is_whitespace) {
+        return Err(format!("'{url}' is not an http(s) URL: write https://{t}"));
+    }
+    Err(format!("'{url}' is not an http(s) URL"))
+}
+
 pub mod duration_text {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
@@ -552,8 +565,8 @@ impl Config {
             ("weavy.base_url", &self.weavy.base_url),
             ("mautic.base_url", &self.mautic.base_url),
         ] {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                p.push(problem(setting, format!("'{url}' is not an http(s) URL")));
+            if let Err(why) = check_http_url(url) {
+                p.push(problem(setting, why));
             }
         }
         match self.mautic.auth {

@@ -440,3 +440,24 @@ fn a_period_under_a_second_is_refused() {
         );
     }
 }
+
+/// `init --mautic-url acme.example.com` (no scheme) is a usage error that says what to write,
+/// not an "internal error", and writes nothing.
+#[test]
+fn init_with_a_bare_host_says_what_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fieldsync.toml");
+    for flag in ["--mautic-url", "--weavy-url"] {
+        let out = fieldsync(&["init", "--config", path(&config), flag, "acme.example.com"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("write https://acme.example.com"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("internal error"), "{}", stderr(&out));
+        assert!(!config.exists());
+    }
+}

@@ -23,7 +23,7 @@ pub struct InitArgs {
     #[arg(long)]
     pub force: bool,
     /// weavy API address: https://api.weavy.divalto.com (Europe) or https://swing-ca.swingmobility.com.
-    #[arg(long, default_value = "https://api.weavy.divalto.com")]
+    #[arg(long, default_value = "https://api.weavy.divalto.com", value_parser = http_url)]
     pub weavy_url: String,
     /// The weavy project code.
     #[arg(long, default_value = "MYPROJECT")]
@@ -32,11 +32,16 @@ pub struct InitArgs {
     #[arg(long, default_value = "api.fieldsync")]
     pub weavy_user: String,
     /// The Webmecanik Automation (Mautic) address.
-    #[arg(long, default_value = "https://mycompany.webmecanik.com")]
+    #[arg(long, default_value = "https://mycompany.webmecanik.com", value_parser = http_url)]
     pub mautic_url: String,
     /// The public key of the Mautic API credential (OAuth2).
     #[arg(long, default_value = "1_replace-with-the-public-key")]
     pub mautic_client_id: String,
+}
+
+/// An address given on the command line, checked as the config checks it.
+fn http_url(s: &str) -> Result<String, String> {
+    crate::config::check_http_url(s).map(|()| s.trim().to_owned())
 }
 
 pub fn run(args: &InitArgs) -> Result<PathBuf, CmdError> {
