@@ -461,3 +461,21 @@ fn init_with_a_bare_host_says_what_to_write() {
         assert!(!config.exists());
     }
 }
+
+/// `sim --config PATH` does not overwrite an existing file unless told to (`--force`).
+#[test]
+fn sim_never_overwrites_a_config_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fieldsync.toml");
+    std::fs::write(&config, "# mine\n").unwrap();
+    let out = fieldsync(&["sim", "--config", path(&config)])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("already exists: pass --force"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "# mine\n");
+}

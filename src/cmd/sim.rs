@@ -26,9 +26,21 @@ pub struct SimArgs {
     /// Write a configuration pointing at the simulators here.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Overwrite the file given to --config if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub async fn run(args: &SimArgs) -> Result<(), CmdError> {
+    if let Some(path) = &args.config
+        && path.exists()
+        && !args.force
+    {
+        return Err(CmdError::Usage(format!(
+            "{} already exists: pass --force to overwrite it, or give --config another path",
+            path.display()
+        )));
+    }
     let pair = SimPair::start_with(
         WeavySimOptions {
             seed: args.seed,
