@@ -479,3 +479,23 @@ fn sim_never_overwrites_a_config_silently() {
     );
     assert_eq!(std::fs::read_to_string(&config).unwrap(), "# mine\n");
 }
+
+/// `sync --report` to a path that cannot be written fails before anything is synced: no
+/// request reaches either side. (Before: it synced, then failed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_that_cannot_be_written_stops_sync_before_it_starts() {
+    let (pair, dir, config) = loaded(5).await;
+    let bad = dir.path().join("no such folder").join("cycle.json");
+    let out = run_blocking(vec![
+        "sync".into(),
+        "--config".into(),
+        path(&config).into(),
+        "--report".into(),
+        bad.display().to_string(),
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cycle.json"), "{}", stderr(&out));
+    assert_eq!(pair.weavy.control().counters().total_requests(), 0);
+    assert_eq!(pair.mautic.control().counters().total_requests(), 0);
+}

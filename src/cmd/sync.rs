@@ -131,6 +131,18 @@ impl Progress for StepClock<'_> {
 }
 
 pub async fn run(args: &SyncArgs) -> Result<CycleReport, CmdError> {
+    // The report's file is made before anything is synced: a path that cannot be written is
+    // found now, not after the cycle.
+    let report_file = args
+        .report
+        .as_ref()
+        .map(|path| {
+            super::private_file(path).map_err(|source| CmdError::Output {
+                path: path.clone(),
+                source,
+            })
+        })
+        .transpose()?;
     let (config, store) = args.config.open()?;
     let engine = Engine::from_config(config, store)?;
     let bars = Bars::new();
@@ -146,7 +158,7 @@ pub async fn run(args: &SyncArgs) -> Result<CycleReport, CmdError> {
         .await?;
     let steps = clock.steps();
     drop(bars);
-    if let Some(path) = &args.report {
+    if let (Some(path), Some(mut f)) = (&args.report, report_file) {
         let file = ReportFile {
             report: report.clone(),
             steps,
@@ -156,7 +168,6 @@ pub async fn run(args: &SyncArgs) -> Result<CycleReport, CmdError> {
             path: path.clone(),
             source,
         };
-        let mut f = super::private_file(path).map_err(output)?;
         serde_json::to_writer_pretty(&mut f, &file).map_err(|e| output(e.into()))?;
         f.write_all(b"\n").map_err(output)?;
     }
