@@ -309,37 +309,7 @@ impl MauticClient {
         company_id: &str,
         contact_id: &str,
     ) -> Result<(), ConnectorError> {
-        let call = "link a contact to a company";
-        let company = numeric_id(company_id, call)?;
-        let contact = numeric_id(contact_id, call)?;
-        let reply = self
-            .inner
-            .call(
-                Call::new(CallKind::Link, call).record(contact_id),
-                Method::POST,
-                &format!("/api/companies/{company}/contact/{contact}/add"),
-                &[],
-                Some(&json!({})),
-            )
-            .await?;
-        // `CompanyApiController::addContactAction` answers `{"success": 1}` (a number); the
-        // api-library's own test only asks for a non-empty value: any truthy one will do.
-        let ok = reply
-            .json::<Json>()
-            .ok()
-            .is_some_and(|v| parse::php_truthy(v.get("success")));
-        if ok {
-            Ok(())
-        } else {
-            Err(err(
-                call,
-                ErrorKind::Rejected {
-                    status: reply.status,
-                    message: format!("Mautic did not confirm the link to company {company}"),
-                },
-            )
-            .with_record(contact_id))
-        }
+        self.company_contact(company_id, contact_id, "add").await
     }
 
     /// Removes a contact's link to a company (`CompanyApiController::removeContactAction`;
@@ -350,7 +320,24 @@ impl MauticClient {
         company_id: &str,
         contact_id: &str,
     ) -> Result<(), ConnectorError> {
-        let call = "unlink a contact from a company";
+        self.company_contact(company_id, contact_id, "remove").await
+    }
+
+    /// `POST /api/companies/{company}/contact/{contact}/{add|remove}`.
+    /// `CompanyApiController::addContactAction` (and `removeContactAction`) answer
+    /// `{"success": 1}` (a number); the api-library's own test only asks for a non-empty value:
+    /// any truthy one will do.
+    async fn company_contact(
+        &self,
+        company_id: &str,
+        contact_id: &str,
+        verb: &str,
+    ) -> Result<(), ConnectorError> {
+        let call = if verb == "add" {
+            "link a contact to a company"
+        } else {
+            "unlink a contact from a company"
+        };
         let company = numeric_id(company_id, call)?;
         let contact = numeric_id(contact_id, call)?;
         let reply = self
@@ -358,7 +345,7 @@ impl MauticClient {
             .call(
                 Call::new(CallKind::Link, call).record(contact_id),
                 Method::POST,
-                &format!("/api/companies/{company}/contact/{contact}/remove"),
+                &format!("/api/companies/{company}/contact/{contact}/{verb}"),
                 &[],
                 Some(&json!({})),
             )
@@ -374,7 +361,7 @@ impl MauticClient {
                 call,
                 ErrorKind::Rejected {
                     status: reply.status,
-                    message: format!("Mautic did not confirm the unlink from company {company}"),
+                    message: format!("Mautic did not confirm: {call} ({company})"),
                 },
             )
             .with_record(contact_id))

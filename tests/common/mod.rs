@@ -21,15 +21,12 @@ pub struct Harness {
 impl Harness {
     /// Both simulators, empty; `extra` is appended to the config.
     pub async fn new(extra: &str) -> Harness {
-        let pair = SimPair::start(11).await.unwrap();
-        let mut h = Harness {
-            pair,
-            dir: tempfile::tempdir().unwrap(),
-            extra: extra.to_owned(),
-            engine: None,
-        };
-        h.open();
-        h
+        Harness::start(
+            WeavySimOptions::default(),
+            MauticSimOptions::default(),
+            extra,
+        )
+        .await
     }
 
     /// Both simulators, empty, Mautic under `profile`; `extra` is appended to the config.
