@@ -1,6 +1,6 @@
 //! `fieldsync conflicts`: the conflict log, filtered, as a table, JSON Lines or CSV.
 
-use super::{CmdError, DbArgs, output, parse_entity_arg, parse_time_arg};
+use super::{CmdError, ConfigArgs, output, parse_entity_arg, parse_time_arg};
 use crate::audit::{self, Format};
 use crate::model::{ConflictRule, EntityId, EntityKind, RecordKind};
 use crate::store::ConflictFilter;
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConflictsArgs {
     #[command(flatten)]
-    pub db: DbArgs,
+    pub db: ConfigArgs,
     /// Only entries decided at or after this time (2024-05-01, or RFC 3339).
     #[arg(long, value_parser = parse_time_arg)]
     pub from: Option<DateTime<Utc>>,

@@ -1,7 +1,7 @@
 //! `fieldsync duplicates`: records sharing an e-mail (people) or a company key on one side:
 //! which one is synced (kept) and which are left alone. Read from the database.
 
-use super::{CmdError, StoreArgs, open_waiting};
+use super::{CmdError, ConfigArgs, open_waiting};
 use crate::model::{RecordRef, Side};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
@@ -12,7 +12,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, clap::Args)]
 pub struct DuplicatesArgs {
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub store: ConfigArgs,
     /// Machine-readable output (JSON Lines, one group a line).
     #[arg(long)]
     pub json: bool,

@@ -1,7 +1,7 @@
 //! `fieldsync history`: every value each side showed for an entity's fields, and every
 //! decision about it, in time order.
 
-use super::{CmdError, DbArgs, output, parse_entity_arg, parse_record_arg};
+use super::{CmdError, ConfigArgs, output, parse_entity_arg, parse_record_arg};
 use crate::audit::{self, Format};
 use crate::model::{EntityId, RecordRef};
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, clap::Args)]
 pub struct HistoryArgs {
     #[command(flatten)]
-    pub db: DbArgs,
+    pub db: ConfigArgs,
     /// The record, as object:id (customercontact:C0001, marketinginbound:wm-47, contact:47,
     /// customer:T001, company:3).
     #[arg(value_parser = parse_record_arg, required_unless_present = "entity")]

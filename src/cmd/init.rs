@@ -22,6 +22,11 @@ pub struct InitArgs {
     /// Overwrite an existing file.
     #[arg(long)]
     pub force: bool,
+    /// Where the database goes (written as `store.path`; by default `fieldsync.db` beside the
+    /// config file). A service keeps its config in /etc and its state in /var/lib:
+    /// `--db /var/lib/fieldsync/fieldsync.db`.
+    #[arg(long, value_name = "PATH", env = "FIELDSYNC_DB")]
+    pub db: Option<PathBuf>,
     /// weavy API address: https://api.weavy.divalto.com (Europe) or https://swing-ca.swingmobility.com.
     #[arg(long, default_value = "https://api.weavy.divalto.com", value_parser = http_url)]
     pub weavy_url: String,
@@ -51,7 +56,7 @@ pub fn run(args: &InitArgs) -> Result<PathBuf, CmdError> {
             args.config.display()
         )));
     }
-    let text = template(args);
+    let text = template(args)?;
     // What we write must be what we read.
     Config::parse(&text).map_err(|e| {
         CmdError::Usage(format!("internal error: the template does not parse: {e}"))
@@ -103,8 +108,26 @@ fn mapping_toml(section: &str, mappings: &[FieldMapping]) -> String {
 }
 
 /// The commented configuration.
-pub fn template(a: &InitArgs) -> String {
-    format!(
+pub fn template(a: &InitArgs) -> Result<String, CmdError> {
+    // A path given here is the command line's (relative to where it runs); the config's is
+    // relative to the config file: write it absolute.
+    let store_path = match &a.db {
+        None => "fieldsync.db".to_owned(),
+        Some(p) => std::path::absolute(p)
+            .map_err(|source| CmdError::Output {
+                path: p.clone(),
+                source,
+            })?
+            .to_str()
+            .ok_or_else(|| {
+                CmdError::Usage(format!(
+                    "--db {}: the path is not valid UTF-8; choose another",
+                    p.display()
+                ))
+            })?
+            .to_owned(),
+    };
+    Ok(format!(
         r##"# fieldsync configuration.
 # Check it with `fieldsync check`; see what a sync would do with `fieldsync sync --dry-run`.
 # Durations are written like 15m, 90s, 1h30m. Secrets are never written here: they are read
@@ -178,8 +201,9 @@ create_mautic_companies = true   # a Mautic company for a weavy customer
 max_patch_attempts = 5
 
 [store]
-# The database (a directory), relative to this file.
-path = "fieldsync.db"
+# The database (a directory), relative to this file. `--db` (or FIELDSYNC_DB) on the command
+# line overrides it.
+path = {store_path}
 # Memory the database may use for its cache, in MiB (sled holds about twice this). Beyond
 # the cache, the database keeps a record of each of its pages in memory, which grows with the
 # data: about 50 MB for 100,000 Mautic contacts synced (README, Performance, Memory).
@@ -209,7 +233,8 @@ cache_mb = 32
         mautic_client_id = a.mautic_client_id,
         person = mapping_toml("person_fields", &default_person_fields()),
         company = mapping_toml("company_fields", &default_company_fields()),
-    )
+        store_path = toml::Value::String(store_path),
+    ))
 }
 
 #[cfg(test)]
@@ -226,7 +251,7 @@ mod tests {
     #[test]
     fn the_template_parses_to_the_defaults() {
         let args = T::parse_from(["x"]).init;
-        let c = Config::parse(&template(&args)).unwrap();
+        let c = Config::parse(&template(&args).unwrap()).unwrap();
         assert_eq!(c.person_fields, default_person_fields());
         assert_eq!(c.company_fields, default_company_fields());
         let d = crate::config::SyncConfig::default();
@@ -235,8 +260,21 @@ mod tests {
             (d.period, d.tie_window, d.max_patch_attempts)
         );
         assert!(
-            !template(&args).contains("password ="),
+            !template(&args).unwrap().contains("password ="),
             "no secret in the template"
         );
+    }
+
+    #[test]
+    fn a_database_path_is_written_absolute_and_quoted() {
+        let args = T::parse_from(["x", "--db", "/var/lib/fieldsync/my \"db\""]).init;
+        let c = Config::parse(&template(&args).unwrap()).unwrap();
+        assert_eq!(
+            c.store.path,
+            std::path::Path::new("/var/lib/fieldsync/my \"db\"")
+        );
+        let args = T::parse_from(["x", "--db", "rel.db"]).init;
+        let c = Config::parse(&template(&args).unwrap()).unwrap();
+        assert!(c.store.path.is_absolute() && c.store.path.ends_with("rel.db"));
     }
 }

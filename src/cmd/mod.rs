@@ -22,36 +22,10 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// Where the database is, for commands that only need the store.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DbArgs {
-    /// The fieldsync database (a directory).
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "fieldsync.db",
-        env = "FIELDSYNC_DB"
-    )]
-    pub db: PathBuf,
-}
-
-impl DbArgs {
-    /// Opens the database, refusing to create one where none exists (a typo in --db should
-    /// not look like an empty history). A damaged database is opened all the same, with a
-    /// warning: these commands only read, and what is left of it can still be exported.
-    pub fn open_existing(&self) -> Result<Store, CmdError> {
-        if !self.db.exists() {
-            return Err(CmdError::NoDatabase(self.db.clone()));
-        }
-        let (store, damage) = Store::open_to_salvage(&self.db, &StoreOptions::default())?;
-        if let Some(damage) = damage {
-            tracing::warn!("{damage}; what follows is what is left of it and may be incomplete");
-        }
-        Ok(store)
-    }
-}
-
-/// Where the configuration is, for commands that talk to the sides.
+/// Where the configuration and the database are: every command that reads either takes both,
+/// and honours `FIELDSYNC_CONFIG` and `FIELDSYNC_DB` the same way. `--db` (or `FIELDSYNC_DB`)
+/// overrides the config's `store.path`; a command that only reads the database needs no
+/// configuration when it is given.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConfigArgs {
     /// The configuration file (`fieldsync init` writes one).
@@ -63,14 +37,20 @@ pub struct ConfigArgs {
         env = "FIELDSYNC_CONFIG"
     )]
     pub config: PathBuf,
+    /// The fieldsync database (a directory), instead of the config's `store.path`.
+    #[arg(long, value_name = "PATH", env = "FIELDSYNC_DB")]
+    pub db: Option<PathBuf>,
 }
 
 impl ConfigArgs {
-    /// Loads the configuration, logging its warnings.
+    /// Loads the configuration, logging its warnings; `--db` replaces its `store.path`.
     pub fn load(&self) -> Result<crate::config::Config, CmdError> {
-        let config = crate::config::Config::load(&self.config)?;
+        let mut config = crate::config::Config::load(&self.config)?;
         for w in &config.warnings {
             tracing::warn!("{w}");
+        }
+        if let Some(db) = &self.db {
+            config.store.path = db.clone();
         }
         Ok(config)
     }
@@ -86,30 +66,31 @@ impl ConfigArgs {
         )?;
         Ok((config, store))
     }
-}
 
-/// The database of a configuration, or one given by path: for commands that only read it.
-#[derive(Debug, Clone, clap::Args)]
-pub struct StoreArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    /// The database, when not the one the config names.
-    #[arg(long, value_name = "PATH")]
-    pub db: Option<PathBuf>,
-}
-
-impl StoreArgs {
-    /// The database path; it must exist.
+    /// The database's path (`--db`, else the config's `store.path`); it must exist (a typo
+    /// should not look like an empty history).
     pub fn path(&self) -> Result<PathBuf, CmdError> {
         let path = match &self.db {
             Some(p) => p.clone(),
-            None => self.config.load()?.store.path,
+            None => self.load()?.store.path,
         };
         if path.exists() {
             Ok(path)
         } else {
             Err(CmdError::NoDatabase(path))
         }
+    }
+
+    /// Opens the database, refusing to create one where none exists. A damaged database is
+    /// opened all the same, with a warning: the commands that use this only read, and what
+    /// is left of it can still be exported.
+    pub fn open_existing(&self) -> Result<Store, CmdError> {
+        let path = self.path()?;
+        let (store, damage) = Store::open_to_salvage(&path, &StoreOptions::default())?;
+        if let Some(damage) = damage {
+            tracing::warn!("{damage}; what follows is what is left of it and may be incomplete");
+        }
+        Ok(store)
     }
 }
 

@@ -1,7 +1,7 @@
 //! `fieldsync status`: the last cycles, the cursors, what is pending, and the requests sent,
 //! for a person (`status`) or for monitoring (`status --json`).
 
-use super::{CmdError, StoreArgs, open_waiting};
+use super::{CmdError, ConfigArgs, open_waiting};
 use crate::sync::CycleReport;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -13,7 +13,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub store: ConfigArgs,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,

@@ -2,6 +2,8 @@
 //! folder, the engine, and checks that read the simulators directly (not fieldsync's store).
 #![allow(dead_code)]
 
+pub mod cli;
+
 use fieldsync::sim::SimPair;
 use fieldsync::sim::dataset::{DatasetSpec, Loaded, Plan};
 use fieldsync::sim::mautic::{MauticProfile, MauticSimOptions};
