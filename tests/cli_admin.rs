@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cli::{code, fieldsync, loaded, output, path, run, stderr, stdout};
+use common::cli::{code, fieldsync, loaded, output, path, run, stderr};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_takes_config_and_db_and_honours_both_variables() {
