@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 use fieldsync::cmd;
+use fieldsync::cmd::exit::Exit;
+use fieldsync::cmd::ui::Ui;
 use std::process::ExitCode;
 
 /// The binary's allocator: jemalloc. A cycle allocates and frees many small values from several
@@ -39,9 +41,12 @@ struct Cli {
     /// More logs (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
-    /// Fewer logs: errors only.
+    /// Quiet: errors only, and nothing on standard output unless something failed (for cron).
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Never draw progress bars (they are drawn only on a terminal anyway).
+    #[arg(long, global = true)]
+    no_progress: bool,
     /// Log format on standard error.
     #[arg(long, global = true, value_enum, default_value_t = cmd::logging::LogFormat::Text)]
     log_format: cmd::logging::LogFormat,
@@ -64,49 +69,71 @@ enum Command {
     Sim(cmd::sim::SimArgs),
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let ui = Ui::decide(
+        cli.quiet,
+        cli.no_progress,
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+    .install();
     let verbosity = if cli.quiet {
         -1
     } else {
         cli.verbose.min(3) as i8
     };
-    cmd::logging::init(verbosity, cli.log_format);
+    cmd::logging::init(verbosity, cli.log_format, ui.color);
     let runtime = cmd::runtime()?;
-    match cli.command {
-        Command::Demo(args) => runtime.block_on(cmd::demo::run(&args))?,
+    Ok(match cli.command {
+        Command::Demo(args) => {
+            runtime.block_on(cmd::demo::run(&args))?;
+            Exit::Done
+        }
         Command::Init(args) => {
             cmd::init::run(&args)?;
+            Exit::Done
         }
         Command::Check(args) => {
             runtime.block_on(cmd::check::run(&args))?;
+            Exit::Done
         }
-        Command::Fields(args) => runtime.block_on(cmd::fields::run(&args))?,
-        Command::Sync(args) => {
-            runtime.block_on(cmd::sync::run(&args))?;
+        Command::Fields(args) => {
+            runtime.block_on(cmd::fields::run(&args))?;
+            Exit::Done
         }
-        Command::Run(args) => runtime.block_on(cmd::run::run(&args))?,
-        Command::Status(args) => {
-            runtime.block_on(cmd::status::run(&args))?;
+        Command::Sync(args) => cmd::sync::exit_of(&runtime.block_on(cmd::sync::run(&args))?),
+        Command::Run(args) => {
+            runtime.block_on(cmd::run::run(&args))?;
+            Exit::Done
         }
+        Command::Status(args) => runtime.block_on(cmd::status::run(&args))?.exit,
         Command::Conflicts(args) => {
             cmd::conflicts::run(&args)?;
+            Exit::Done
         }
-        Command::History(args) => cmd::history::run(&args)?,
+        Command::History(args) => {
+            cmd::history::run(&args)?;
+            Exit::Done
+        }
         Command::Duplicates(args) => {
             runtime.block_on(cmd::duplicates::run(&args))?;
+            Exit::Done
         }
-        Command::Sim(args) => runtime.block_on(cmd::sim::run(&args))?,
-    }
-    Ok(())
+        Command::Sim(args) => {
+            runtime.block_on(cmd::sim::run(&args))?;
+            Exit::Done
+        }
+    })
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(exit) => exit.into(),
         Err(e) => {
-            // The error and its causes, one line; no backtrace for a user.
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // The error and its causes, one line, each said once; no backtrace for a user.
+            eprintln!("error: {}", cmd::exit::one_line(e.chain()));
+            e.downcast_ref::<cmd::CmdError>()
+                .map_or(Exit::Failed, cmd::CmdError::exit)
+                .into()
         }
     }
 }

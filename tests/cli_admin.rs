@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cli::{code, fieldsync, loaded, output, path, run, stderr};
+use common::cli::{code, fieldsync, loaded, output, path, run, stderr, stdout};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_takes_config_and_db_and_honours_both_variables() {
@@ -59,4 +59,185 @@ async fn every_command_takes_config_and_db_and_honours_both_variables() {
     let out = run(&["conflicts", "--config", path(&dir.path().join("none.toml"))]).await;
     assert_ne!(code(&out), 0);
     assert!(stderr(&out).contains("none.toml"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_prints_nothing_unless_something_failed_and_logs_take_no_colour_off_a_terminal() {
+    let (pair, _dir, config) = loaded(22).await;
+    let out = run(&["sync", "-q", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "",
+        "a quiet cycle that went well prints nothing"
+    );
+    assert_eq!(stderr(&out), "");
+    // A record with a value neither side can hold: the cycle ends, the record is reported, and
+    // -q prints the summary with it (exit 3: done with record errors).
+    pair.mautic.add_contact(&[
+        ("firstname", serde_json::json!("x".repeat(70_000))),
+        ("lastname", serde_json::json!("TooLong")),
+        ("email", serde_json::json!("too.long@exemple.fr")),
+    ]);
+    let out = run(&["sync", "-q", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("field firstname (firstname) skipped"),
+        "{}",
+        stdout(&out)
+    );
+    // Logs on a pipe carry no ANSI escapes (a warning is logged for the readable secret).
+    let out = run(&["status", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("WARN"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains('\u{1b}'), "{:?}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_say_what_happened_and_status_check_watches_the_last_cycle() {
+    let (_pair, dir, config) = loaded(23).await;
+    // Usage and configuration: 2.
+    let out = run(&["sync", "--config", path(&dir.path().join("none.toml"))]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let out = run(&["sync", "--frobnicate"]).await;
+    assert_eq!(code(&out), 2);
+    // Nothing synced yet: status --check is unhealthy, and there is no database: 2.
+    let out = run(&["status", "--check", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+
+    let out = run(&["sync", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(&["status", "--check", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("ok   cycle 1 ended"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["status", "-q", "--check", "--config", path(&config)]).await;
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, ""));
+    let out = run(&[
+        "status",
+        "--check",
+        "--max-age",
+        "1ms",
+        "--config",
+        path(&config),
+    ])
+    .await;
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(stdout(&out).contains("more than 1ms"), "{}", stdout(&out));
+
+    // status --json: a schema version, the last success, one shape for request counts.
+    let out = run(&["status", "--json", "--config", path(&config)]).await;
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["schema_version"], 1);
+    assert_eq!(status["last_success_cycle"], 1);
+    assert!(status["last_success"].is_string());
+    for requests in [&status["requests"], &status["cycles"][0]["requests"]] {
+        let weavy = requests["weavy"]
+            .as_object()
+            .expect("by side, then by kind");
+        assert!(weavy.values().all(|n| n.as_u64().is_some_and(|n| n > 0)));
+    }
+
+    // The database in use by another process: 4, and the advice names an option sync takes.
+    let db = dir.path().join("db");
+    let held = fieldsync::store::Store::open(&db, &Default::default()).unwrap();
+    let out = run(&["sync", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--db"), "{}", stderr(&out));
+    let out = run(&["status", "--wait", "0s", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    drop(held);
+
+    // A damaged database: 5.
+    std::fs::write(db.join("conf"), b"segment_size: x\n").unwrap();
+    let out = run(&["sync", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_os_error_is_said_once() {
+    let (_pair, dir, config) = loaded(24).await;
+    let out = run(&[
+        "sync",
+        "--config",
+        path(&config),
+        "--report",
+        path(&dir.path().join("no/such/dir/report.json")),
+    ])
+    .await;
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_stopped_by_sigterm_stops_cleanly_and_the_next_says_what_it_resumed() {
+    use std::sync::{Arc, Mutex};
+    let pair = fieldsync::sim::SimPair::start(25).await.unwrap();
+    let plan = fieldsync::sim::dataset::Plan::new(fieldsync::sim::dataset::DatasetSpec::small(25));
+    plan.load(&pair);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fieldsync.toml");
+    std::fs::write(
+        &config,
+        pair.config_toml(&dir.path().join("db"), &plan.person_fields_toml()),
+    )
+    .unwrap();
+    // A dry run reads what the cycle will read: the stop comes a few requests after that,
+    // among the writes to weavy (one record a call).
+    let out = run(&["sync", "--dry-run", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let reads = pair.weavy.control().counters().total_requests();
+    let child = fieldsync(&["sync", "--config", path(&config)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let sent = Arc::new(Mutex::new(false));
+    let flag = sent.clone();
+    pair.weavy.control().on_request(
+        reads + 4,
+        false,
+        Arc::new(move || {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            *flag.lock().unwrap() = true;
+        }),
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(*sent.lock().unwrap(), "the stop was sent during the cycle");
+    assert_eq!(code(&out), 0, "a stop is not a failure: {}", stderr(&out));
+    assert!(
+        stdout(&out).contains("stopped by a signal"),
+        "{}",
+        stdout(&out)
+    );
+    let status = run(&["status", "--json", "--config", path(&config)]).await;
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["cycles"][0]["interrupted"], true);
+    let (patches, to_merge) = (
+        status["outbox"].as_u64().unwrap(),
+        status["dirty"].as_u64().unwrap(),
+    );
+    assert!(patches + to_merge > 0, "the stop left work: {status:#}");
+    let human = run(&["status", "--config", path(&config)]).await;
+    assert!(stdout(&human).contains("stopped"), "{}", stdout(&human));
+
+    let out = run(&["sync", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "resumed: {patches} write(s), 0 unanswered insert(s) and {to_merge} record(s) to merge"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    common::assert_people_agree(&pair);
 }

@@ -12,8 +12,9 @@ pub enum LogFormat {
 }
 
 /// Installs the subscriber. `verbosity`: -1 quiet (errors), 0 warnings and fieldsync's info,
-/// 1 debug, 2 and more trace. `RUST_LOG` overrides it.
-pub fn init(verbosity: i8, format: LogFormat) {
+/// 1 debug, 2 and more trace. `RUST_LOG` overrides it. `color`: ANSI colours in the text
+/// format (only on a terminal: never in a file, a pipe or a journal).
+pub fn init(verbosity: i8, format: LogFormat, color: bool) {
     let level = match verbosity {
         i8::MIN..=-1 => "error",
         0 => "warn,fieldsync=info",
@@ -24,6 +25,7 @@ pub fn init(verbosity: i8, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color)
         .with_target(false);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -5,6 +5,7 @@ pub mod check;
 pub mod conflicts;
 pub mod demo;
 pub mod duplicates;
+pub mod exit;
 pub mod fields;
 pub mod history;
 pub mod init;
@@ -14,6 +15,7 @@ pub mod run;
 pub mod sim;
 pub mod status;
 pub mod sync;
+pub mod ui;
 
 use crate::model::{EntityId, RecordKind, RecordRef};
 use crate::store::{Store, StoreError, StoreOptions};

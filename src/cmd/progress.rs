@@ -4,7 +4,6 @@
 use crate::sync::Progress;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::sync::Mutex;
 
 /// One bar per step in flight.
@@ -14,10 +13,11 @@ pub struct Bars {
 }
 
 impl Bars {
-    /// Bars on standard error when it is a terminal; nothing otherwise.
+    /// Bars on standard error when it is a terminal (and neither `-q` nor `--no-progress`
+    /// was given); nothing otherwise.
     pub fn new() -> Self {
-        let multi = std::io::stderr()
-            .is_terminal()
+        let multi = super::ui::Ui::get()
+            .progress
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Bars {
             multi,
@@ -30,6 +30,19 @@ impl Bars {
         Bars {
             multi: None,
             bars: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Drop for Bars {
+    /// A cycle stopped mid-step leaves no frozen bar behind.
+    fn drop(&mut self) {
+        let bars = self.bars.get_mut().unwrap_or_else(|p| p.into_inner());
+        for (_, bar) in bars.drain() {
+            bar.finish_and_clear();
+        }
+        if let Some(multi) = &self.multi {
+            let _ = multi.clear();
         }
     }
 }

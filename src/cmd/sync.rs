@@ -3,8 +3,10 @@
 //! `--report FILE` writes the cycle's report as JSON, with how long each step took (for
 //! monitoring, and what the scale bench reads).
 
+use super::exit::Exit;
+use super::ui::Ui;
 use super::{CmdError, ConfigArgs, progress::Bars};
-use crate::sync::{CycleOptions, CycleReport, Engine, Progress};
+use crate::sync::{CycleOptions, CycleReport, Engine, Progress, Shutdown};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
@@ -144,16 +146,36 @@ pub async fn run(args: &SyncArgs) -> Result<CycleReport, CmdError> {
         })
         .transpose()?;
     let (config, store) = args.config.open()?;
+    // What earlier cycles left to send (a cycle stopped or killed mid-way): this one sends it.
+    let last_ended = store
+        .cycle_reports::<CycleReport>(1)?
+        .first()
+        .is_none_or(|(_, r)| r.succeeded());
+    let left = Leftovers {
+        patches: store.outbox_len() as u64,
+        inserts: store.in_flight_len() as u64,
+        // Records pulled and not merged: only an unfinished cycle leaves them.
+        to_merge: if last_ended {
+            0
+        } else {
+            store.dirty_len() as u64
+        },
+    };
     let engine = Engine::from_config(config, store)?;
+    // Ctrl-C or SIGTERM stops the cycle at its next safe point, as `run` does; a second one
+    // exits at once (what is stored is durable: the next cycle resumes it).
+    let shutdown = Shutdown::new();
+    shutdown.on_signals();
     let bars = Bars::new();
     let clock = StepClock::new(&bars);
     let report = engine
-        .cycle(
+        .cycle_until(
             CycleOptions {
                 dry_run: args.dry_run,
                 full: args.full,
             },
             &clock,
+            &shutdown,
         )
         .await?;
     let steps = clock.steps();
@@ -171,6 +193,10 @@ pub async fn run(args: &SyncArgs) -> Result<CycleReport, CmdError> {
         serde_json::to_writer_pretty(&mut f, &file).map_err(|e| output(e.into()))?;
         f.write_all(b"\n").map_err(output)?;
     }
+    // `-q` prints nothing unless something went wrong (cron mails whatever is printed).
+    if Ui::get().quiet && report.errors.is_empty() {
+        return Ok(report);
+    }
     let mut out = std::io::stdout().lock();
     if args.dry_run {
         for w in &report.planned {
@@ -183,7 +209,36 @@ pub async fn run(args: &SyncArgs) -> Result<CycleReport, CmdError> {
         );
     }
     let _ = write!(out, "{}", summary(&report));
+    if !args.dry_run && (left.patches > 0 || left.inserts > 0 || left.to_merge > 0) {
+        let _ = writeln!(
+            out,
+            "  resumed: {} write(s), {} unanswered insert(s) and {} record(s) to merge that an earlier cycle left; {} write(s) remain in the outbox",
+            left.patches, left.inserts, left.to_merge, report.pending
+        );
+    }
+    if report.interrupted {
+        let _ = writeln!(
+            out,
+            "  stopped by a signal: what was done is stored; the next cycle goes on from there"
+        );
+    }
     Ok(report)
+}
+
+/// What earlier cycles left for this one.
+struct Leftovers {
+    patches: u64,
+    inserts: u64,
+    to_merge: u64,
+}
+
+/// How a `sync` ends: done, or done with errors on some records.
+pub fn exit_of(report: &CycleReport) -> Exit {
+    if report.errors.is_empty() {
+        Exit::Done
+    } else {
+        Exit::RecordErrors
+    }
 }
 
 /// The report in a few lines a person reads.

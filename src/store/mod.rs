@@ -367,20 +367,36 @@ impl Store {
         &self,
         limit: usize,
     ) -> Result<Vec<(u64, T)>, StoreError> {
-        self.cycles
-            .iter()
-            .rev()
-            .take(limit)
-            .map(|kv| {
-                let (k, v) = kv?;
-                let cycle =
-                    u64::from_be_bytes(k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                        what: "cycle key",
-                        detail: format!("{} bytes", k.len()),
-                    })?);
-                Ok((cycle, codec::decode(&v, "cycle report")?))
-            })
-            .collect()
+        self.cycle_reports_newest_first().take(limit).collect()
+    }
+
+    /// The newest cycle report that `wanted` accepts, reading back from the newest only as
+    /// far as it needs.
+    pub fn newest_cycle_report<T: DeserializeOwned>(
+        &self,
+        wanted: impl Fn(&T) -> bool,
+    ) -> Result<Option<(u64, T)>, StoreError> {
+        for report in self.cycle_reports_newest_first::<T>() {
+            let (cycle, report) = report?;
+            if wanted(&report) {
+                return Ok(Some((cycle, report)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn cycle_reports_newest_first<T: DeserializeOwned>(
+        &self,
+    ) -> impl Iterator<Item = Result<(u64, T), StoreError>> + '_ {
+        self.cycles.iter().rev().map(|kv| {
+            let (k, v) = kv?;
+            let cycle =
+                u64::from_be_bytes(k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    what: "cycle key",
+                    detail: format!("{} bytes", k.len()),
+                })?);
+            Ok((cycle, codec::decode(&v, "cycle report")?))
+        })
     }
 
     /// Adds a cycle's requests (by "side kind") to the running totals.

@@ -133,6 +133,12 @@ impl CycleReport {
         self.failed && self.errors.first().is_some_and(|e| e == UNFINISHED)
     }
 
+    /// Ran to its end: neither failed, killed nor stopped (record errors may remain), and not a
+    /// dry run.
+    pub fn succeeded(&self) -> bool {
+        !self.failed && !self.interrupted && !self.dry_run
+    }
+
     /// Notes a problem that did not stop the cycle.
     pub fn error(&mut self, message: impl Into<String>) {
         let m = message.into();

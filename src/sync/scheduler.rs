@@ -50,33 +50,56 @@ impl Shutdown {
         let _ = rx.wait_for(|stop| *stop).await;
     }
 
-    /// Triggers on SIGINT (Ctrl-C) or SIGTERM, from a background task.
+    /// Triggers on SIGINT (Ctrl-C) or SIGTERM, from a background task. A second signal ends
+    /// the process at once (exit code 130): every step is durable before the next, so the
+    /// next cycle resumes what this one was doing, as after a kill.
     pub fn on_signals(&self) {
         let me = self.clone();
         tokio::spawn(async move {
-            let ctrl_c = tokio::signal::ctrl_c();
-            #[cfg(unix)]
-            {
-                let mut term =
-                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    {
-                        Ok(s) => s,
-                        Err(_) => {
-                            let _ = ctrl_c.await;
-                            me.trigger();
-                            return;
-                        }
-                    };
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            #[cfg(not(unix))]
-            let _ = ctrl_c.await;
-            tracing::info!("stop requested: finishing the batch in flight");
+            let mut stops = StopSignals::new();
+            stops.next().await;
+            tracing::info!("stop requested: finishing the batch in flight (again to stop at once)");
             me.trigger();
+            stops.next().await;
+            tracing::warn!("stopped at once: the next cycle resumes where this one was");
+            std::process::exit(130);
         });
+    }
+}
+
+/// SIGINT and SIGTERM, listened to from the start (a signal that comes while the first is
+/// handled is not lost).
+struct StopSignals {
+    #[cfg(unix)]
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            StopSignals {
+                streams: signal(SignalKind::interrupt())
+                    .and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
+                    .ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    /// The next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some((interrupt, terminate)) = &mut self.streams {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
