@@ -777,6 +777,15 @@ impl Config {
         }
     }
 
+    /// The pair of instances this configuration syncs (what its database is bound to).
+    pub fn instances(&self) -> crate::store::Instances {
+        crate::store::Instances::new(
+            &self.weavy.base_url,
+            &self.weavy.project_code,
+            &self.mautic.base_url,
+        )
+    }
+
     pub fn time_zone(&self) -> chrono_tz::Tz {
         self.weavy
             .time_zone

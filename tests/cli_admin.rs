@@ -241,3 +241,60 @@ async fn sync_stopped_by_sigterm_stops_cleanly_and_the_next_says_what_it_resumed
     );
     common::assert_people_agree(&pair);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_refuses_another_pair_of_instances() {
+    let (_pair, dir, config) = loaded(26).await;
+    let out = run(&["sync", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Another pair (the same project code, other addresses: a restored copy, a test instance)
+    // on the same database.
+    let other = fieldsync::sim::SimPair::start(27).await.unwrap();
+    fieldsync::sim::dataset::Plan::new(fieldsync::sim::dataset::DatasetSpec::small(27))
+        .load(&other);
+    let other_config = dir.path().join("other.toml");
+    std::fs::write(&other_config, other.config_toml(&dir.path().join("db"), "")).unwrap();
+    let before = other.mautic.control().counters().total_requests()
+        + other.weavy.control().counters().total_requests();
+    let out = run(&["sync", "--config", path(&other_config)]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("holds the state of weavy project"), "{err}");
+    assert!(err.contains(&other.mautic.url()), "{err}");
+    assert!(err.contains("--db") && err.contains("--moved"), "{err}");
+    assert_eq!(
+        other.mautic.control().counters().total_requests()
+            + other.weavy.control().counters().total_requests(),
+        before,
+        "nothing was read from or written to the other pair"
+    );
+    let out = run(&["check", "--config", path(&other_config)]).await;
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains("FAIL the database at"),
+        "{}",
+        stdout(&out)
+    );
+    // The same instances at new addresses: said once, then synced as usual.
+    let out = run(&["sync", "--moved", "--config", path(&other_config)]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(&["sync", "--config", path(&other_config)]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(&["sync", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 2, "now the first pair is the other one");
+}
+
+#[test]
+fn the_demo_never_reuses_an_earlier_demo_database() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("fieldsync.db")).unwrap();
+    let out = fieldsync(&["demo", "--dir", path(dir.path())])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already holds a fieldsync database"),
+        "{}",
+        stderr(&out)
+    );
+}

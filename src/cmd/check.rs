@@ -239,7 +239,45 @@ pub async fn run(args: &CheckArgs) -> Result<Vec<Line>, CmdError> {
     } else {
         r.fail("mapping: not checked, some field lists could not be read (see above)");
     }
+    database(&mut r, &config);
     finish(r)
+}
+
+/// The database, if there is one yet: whether it holds the state of these instances.
+fn database(r: &mut Report, config: &Config) {
+    let path = &config.store.path;
+    if !path.exists() {
+        r.ok(format!(
+            "database: none yet at {}; the first sync creates it and binds it to {}",
+            path.display(),
+            config.instances()
+        ));
+        return;
+    }
+    match crate::store::Store::open(path, &Default::default()).and_then(|s| s.instances()) {
+        Ok(Some(bound)) if bound == config.instances() => r.ok(format!(
+            "database {}: holds the state of these instances",
+            path.display()
+        )),
+        Ok(Some(bound)) => r.fail(
+            crate::store::StoreError::OtherInstances {
+                path: path.clone(),
+                bound: Box::new(bound),
+                given: Box::new(config.instances()),
+            }
+            .to_string(),
+        ),
+        Ok(None) => r.ok(format!(
+            "database {}: the next sync binds it to {}",
+            path.display(),
+            config.instances()
+        )),
+        Err(crate::store::StoreError::Locked { .. }) => r.ok(format!(
+            "database {}: in use by a running fieldsync (not checked)",
+            path.display()
+        )),
+        Err(e) => r.fail(format!("database: {e}")),
+    }
 }
 
 fn finish(r: Report) -> Result<Vec<Line>, CmdError> {

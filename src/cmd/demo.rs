@@ -55,6 +55,15 @@ pub async fn run(args: &DemoArgs) -> Result<(), CmdError> {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("fieldsync-demo-{}", std::process::id())),
     };
+    // The demo starts from nothing: an earlier demo's database holds the state of simulators
+    // that are gone (and the database refuses new ones).
+    if dir.join("fieldsync.db").exists() {
+        return Err(CmdError::Usage(format!(
+            "{} already holds a fieldsync database (an earlier demo's?): the demo starts from nothing; remove {} or choose another --dir",
+            dir.display(),
+            dir.join("fieldsync.db").display()
+        )));
+    }
     std::fs::create_dir_all(&dir).map_err(|source| CmdError::Output {
         path: dir.clone(),
         source,

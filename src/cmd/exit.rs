@@ -46,6 +46,7 @@ fn of_store(e: &StoreError) -> Exit {
     match e {
         StoreError::Locked { .. } => Exit::InUse,
         StoreError::Damaged { .. } | StoreError::Corrupt { .. } => Exit::Damaged,
+        StoreError::OtherInstances { .. } => Exit::Usage,
         _ => Exit::Failed,
     }
 }

@@ -25,6 +25,10 @@ pub struct SyncArgs {
     /// Read every record of both sides again (after a long outage, a restore, a mapping change).
     #[arg(long)]
     pub full: bool,
+    /// The weavy project or the Mautic instance moved to a new address (same data): bind the
+    /// database to the configuration's addresses, then sync.
+    #[arg(long)]
+    pub moved: bool,
     /// Also write the cycle's report as JSON to FILE (counts, errors, and the time of each step).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -146,6 +150,15 @@ pub async fn run(args: &SyncArgs) -> Result<CycleReport, CmdError> {
         })
         .transpose()?;
     let (config, store) = args.config.open()?;
+    if args.moved {
+        if let Some(old) = store.instances()? {
+            tracing::warn!(
+                "the database was bound to {old}; it is now bound to {}",
+                config.instances()
+            );
+        }
+        store.bind(&config.instances(), true)?;
+    }
     // What earlier cycles left to send (a cycle stopped or killed mid-way): this one sends it.
     let last_ended = store
         .cycle_reports::<CycleReport>(1)?

@@ -27,6 +27,7 @@
 //! dirty marks) is one transaction; acknowledging a patch (drop it, set the bases) is one
 //! transaction. Durability is explicit: [`Store::flush`] before a cursor moves.
 
+mod binding;
 pub mod codec;
 mod conflicts;
 mod entities;
@@ -39,6 +40,7 @@ mod private;
 mod records;
 mod salvage;
 
+pub use binding::{Bound, Instances};
 pub use conflicts::ConflictFilter;
 pub use entities::{Ack, MergeCommit};
 pub use in_flight::Probe;
@@ -85,6 +87,14 @@ pub enum StoreError {
     OutdatedFormat { what: &'static str, found: u8 },
     #[error("database I/O error: {0}; check the disk (space, permissions) and try again")]
     Io(String),
+    #[error(
+        "the database at {path} holds the state of {bound}, and this configuration names {given}. A database holds one pair's state: to sync this pair, point store.path (or --db) at a new database, and the first sync links the records again by e-mail and key; if these are the same instances at new addresses, run `fieldsync sync --moved` once"
+    )]
+    OtherInstances {
+        path: PathBuf,
+        bound: Box<Instances>,
+        given: Box<Instances>,
+    },
     #[error(
         "the database at {path} is damaged: {detail}. Nothing was changed. Move it aside, run `fieldsync sync --full` to rebuild the state from both sides, and export its conflict log with `fieldsync conflicts --db <the moved database>` (see docs/RECOVERY.md)"
     )]
@@ -168,6 +178,7 @@ const META_CYCLE: &[u8] = b"cycle";
 const META_REQUESTS: &[u8] = b"request_totals";
 const META_MAUTIC_VERSION: &[u8] = b"mautic_version";
 const META_LAST_FULL_READ: &[u8] = b"last_full_read";
+const META_INSTANCES: &[u8] = b"instances";
 
 impl Store {
     /// Opens (or creates, owner-only) the database at `path`.

@@ -217,6 +217,13 @@ impl Engine {
         progress: &dyn Progress,
         shutdown: &Shutdown,
     ) -> Result<CycleReport, SyncError> {
+        // A database is the state of one pair of instances (see `store::Instances`).
+        if self.store.bind(&self.config.instances(), false)? == crate::store::Bound::Now {
+            tracing::info!(
+                "the database is bound to {}: it will refuse other instances",
+                self.config.instances()
+            );
+        }
         let cycle = self.store.next_cycle()?;
         if !options.dry_run {
             // Replaced by the real report at the end; left as it is if the process dies.
