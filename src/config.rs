@@ -483,14 +483,18 @@ pub enum ConfigError {
     #[error("the configuration has {} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Problem>),
     #[error(
-        "no {what} for {side}: set the environment variable {env}, or `{setting}` in the config file (then make the file readable by you only)"
+        "no {what} for {side}: the environment variable {env} {state}; set it, or `{setting}` in the config file (then make the file readable by you only)"
     )]
     MissingSecret {
         side: Side,
         what: &'static str,
         env: String,
+        /// "is not set", "is empty", "is not valid UTF-8".
+        state: &'static str,
         setting: &'static str,
     },
+    #[error("{} secrets are missing:\n{}", .0.len(), .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    MissingSecrets(Vec<ConfigError>),
 }
 
 impl Config {
@@ -777,6 +781,21 @@ impl Config {
         }
     }
 
+    /// Every secret the configuration needs and cannot find, all at once (one error names
+    /// them all; `Ok` when none is missing).
+    pub fn check_secrets(&self) -> Result<(), ConfigError> {
+        let mut missing: Vec<ConfigError> =
+            [self.weavy_password().err(), self.mautic_secret().err()]
+                .into_iter()
+                .flatten()
+                .collect();
+        match missing.len() {
+            0 => Ok(()),
+            1 => Err(missing.remove(0)),
+            _ => Err(ConfigError::MissingSecrets(missing)),
+        }
+    }
+
     /// The pair of instances this configuration syncs (what its database is bound to).
     pub fn instances(&self) -> crate::store::Instances {
         crate::store::Instances::new(
@@ -937,15 +956,19 @@ fn secret(
     {
         return Ok(s.clone());
     }
-    match std::env::var(env) {
-        Ok(v) if !v.is_empty() => Ok(Secret::new(v)),
-        _ => Err(ConfigError::MissingSecret {
-            side,
-            what,
-            env: env.to_owned(),
-            setting,
-        }),
-    }
+    let state = match std::env::var(env) {
+        Ok(v) if !v.is_empty() => return Ok(Secret::new(v)),
+        Ok(_) => "is empty",
+        Err(std::env::VarError::NotPresent) => "is not set",
+        Err(std::env::VarError::NotUnicode(_)) => "is not valid UTF-8",
+    };
+    Err(ConfigError::MissingSecret {
+        side,
+        what,
+        env: env.to_owned(),
+        state,
+        setting,
+    })
 }
 
 #[cfg(unix)]

@@ -298,3 +298,93 @@ fn the_demo_never_reuses_an_earlier_demo_database() {
         stderr(&out)
     );
 }
+
+/// The FAIL lines of `check`'s output.
+fn fails(out: &std::process::Output) -> Vec<String> {
+    stdout(out)
+        .lines()
+        .filter(|l| l.starts_with("FAIL"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn private(config: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(config, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_says_each_cause_once_and_does_not_retry_what_cannot_be_reached() {
+    let (pair, dir, config) = loaded(28).await;
+    let text = std::fs::read_to_string(&config).unwrap();
+    // Nothing listens there (a port below 1024 nobody runs a test server on).
+    let unreachable = dir.path().join("unreachable.toml");
+    std::fs::write(
+        &unreachable,
+        text.replace(&pair.weavy.url(), "http://127.0.0.1:9")
+            .replace(&pair.mautic.url(), "http://127.0.0.1:9"),
+    )
+    .unwrap();
+    private(&unreachable);
+    let out = run(&["check", "-vv", "--config", path(&unreachable)]).await;
+    assert_eq!(code(&out), 1);
+    let f = fails(&out);
+    assert_eq!(f.len(), 2, "one FAIL a side: {}", stdout(&out));
+    assert!(f[0].contains("could not connect"), "{f:?}");
+    assert!(
+        stdout(&out).contains("not checked"),
+        "the checks that depend on it: {}",
+        stdout(&out)
+    );
+    assert!(!stderr(&out).contains("retrying"), "{}", stderr(&out));
+
+    // A wrong password: one FAIL.
+    let wrong = dir.path().join("wrong.toml");
+    std::fs::write(
+        &wrong,
+        text.replace(
+            "password = \"weavy-demo-password\"",
+            "password = \"not-it\"",
+        ),
+    )
+    .unwrap();
+    private(&wrong);
+    let out = run(&["check", "--config", path(&wrong)]).await;
+    let f = fails(&out);
+    assert_eq!(f.len(), 1, "{}", stdout(&out));
+    assert!(
+        f[0].starts_with("FAIL weavy: authentication refused"),
+        "{f:?}"
+    );
+
+    // Every missing secret at once; an empty variable is said to be empty.
+    let bare = dir.path().join("bare.toml");
+    let no_secrets: String = text
+        .lines()
+        .filter(|l| !l.starts_with("password =") && !l.starts_with("client_secret ="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&bare, no_secrets).unwrap();
+    let mut c = fieldsync(&["check", "--config", path(&bare)]);
+    c.env("FIELDSYNC_MAUTIC_CLIENT_SECRET", "");
+    let out = output(c).await;
+    assert_eq!(code(&out), 1);
+    let f = fails(&out);
+    assert_eq!(f.len(), 1, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("FIELDSYNC_WEAVY_PASSWORD is not set")
+            && stdout(&out).contains("FIELDSYNC_MAUTIC_CLIENT_SECRET is empty"),
+        "{}",
+        stdout(&out)
+    );
+    // And sync says the same, before it reaches anything.
+    let mut c = fieldsync(&["sync", "--config", path(&bare)]);
+    c.env("FIELDSYNC_MAUTIC_CLIENT_SECRET", "");
+    let out = output(c).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2 secrets are missing"),
+        "{}",
+        stderr(&out)
+    );
+}

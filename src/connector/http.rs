@@ -44,6 +44,11 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// Requests in flight at once to this side.
     pub concurrency: usize,
+    /// Try again a call whose connection could not be made (refused, no such host). A cycle
+    /// does (a server restarting comes back); `fieldsync check` does not: it reports at once.
+    /// Not a setting of the file.
+    #[serde(skip)]
+    pub retry_unreachable: bool,
 }
 
 impl Default for HttpSettings {
@@ -57,6 +62,7 @@ impl Default for HttpSettings {
             max_retry_wait: Duration::from_secs(300),
             max_body_bytes: 64 * 1024 * 1024,
             concurrency: 4,
+            retry_unreachable: true,
         }
     }
 }
@@ -504,6 +510,10 @@ impl Http {
                 Err(kind) => (kind, None),
             };
             let (kind, wait) = failure;
+            if matches!(kind, ErrorKind::Connect(_)) && !self.settings.retry_unreachable {
+                self.counter.bump(self.side, call.kind, |s| s.failures += 1);
+                return Err(self.error(&call, kind));
+            }
             if call.replay == Replay::CheckFirst && kind.may_have_landed() {
                 self.counter.bump(self.side, call.kind, |s| s.failures += 1);
                 tracing::warn!(side = %self.side, call = call.name, error = %kind, "answer lost: not sent again before what landed is known");

@@ -133,13 +133,12 @@ impl Engine {
         })
     }
 
-    /// The two clients (and their shared request counter) a configuration describes: built once
-    /// by the daemon and reused by every cycle, so tokens live across cycles.
-    pub fn clients(
+    /// The weavy client a configuration describes.
+    pub fn weavy_client(
         config: &Config,
-    ) -> Result<(WeavyClient, MauticClient, Arc<RequestCounter>), SyncError> {
-        let counter = RequestCounter::new();
-        let weavy = WeavyClient::new(
+        counter: &Arc<RequestCounter>,
+    ) -> Result<WeavyClient, SyncError> {
+        Ok(WeavyClient::new(
             WeavySettings {
                 base_url: config.weavy.base_url.clone(),
                 project_code: config.weavy.project_code.clone(),
@@ -162,7 +161,14 @@ impl Engine {
                     .collect(),
             },
             counter.clone(),
-        )?;
+        )?)
+    }
+
+    /// The Mautic client a configuration describes.
+    pub fn mautic_client(
+        config: &Config,
+        counter: &Arc<RequestCounter>,
+    ) -> Result<MauticClient, SyncError> {
         let auth = match config.mautic.auth {
             MauticAuthKind::Oauth2 => MauticAuth::OAuth2 {
                 client_id: config.mautic.client_id.clone().unwrap_or_default(),
@@ -173,7 +179,7 @@ impl Engine {
                 password: config.mautic_secret()?,
             },
         };
-        let mautic = MauticClient::new(
+        Ok(MauticClient::new(
             MauticSettings {
                 base_url: config.mautic.base_url.clone(),
                 auth,
@@ -183,7 +189,18 @@ impl Engine {
                 null_date_modified_fallback: config.mautic.null_date_modified_fallback,
             },
             counter.clone(),
-        )?;
+        )?)
+    }
+
+    /// The two clients (and their shared request counter) a configuration describes: built once
+    /// by the daemon and reused by every cycle, so tokens live across cycles.
+    pub fn clients(
+        config: &Config,
+    ) -> Result<(WeavyClient, MauticClient, Arc<RequestCounter>), SyncError> {
+        config.check_secrets()?;
+        let counter = RequestCounter::new();
+        let weavy = Engine::weavy_client(config, &counter)?;
+        let mautic = Engine::mautic_client(config, &counter)?;
         Ok((weavy, mautic, counter))
     }
 
