@@ -867,7 +867,25 @@ impl Config {
                             }
                         ),
                     )),
-                    Some(_) => {}
+                    Some(f) => {
+                        let decides = m.direction == Direction::Both
+                            || !m.direction.may_write(side);
+                        if let Err(why) =
+                            m.field_type
+                                .fits(f.field_type, m.direction.may_write(side), decides)
+                        {
+                            p.push(problem(
+                                setting,
+                                format!(
+                                    "'{code}' is a {} field (read as {}) and the mapping's type = \"{}\": {why}. Compatible: {}",
+                                    f.raw_type,
+                                    f.field_type,
+                                    m.field_type,
+                                    crate::model::COMPATIBLE_TYPES
+                                ),
+                            ));
+                        }
+                    }
                 }
             }
         }

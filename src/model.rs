@@ -280,6 +280,46 @@ impl fmt::Display for FieldType {
     }
 }
 
+/// The types a mapping of one type can meet on a side, as a sentence (`check` and `sync` say
+/// it when they refuse a mapping).
+pub const COMPATIBLE_TYPES: &str = "a field of the mapping's type; a text field that only receives the values (the other side wins); a date-time field for a date mapping; any field fieldsync only reads, when its values read as the mapping's type (a date as a date-time)";
+
+impl FieldType {
+    /// Whether a side's field of type `field` can carry this mapping type's values, `Err` with
+    /// why not. `written`: the mapping may write the side; `decides`: the side's own values
+    /// may win (direction `both`, or this side wins). The rule is [`COMPATIBLE_TYPES`]: what
+    /// fieldsync writes must be what the field holds (no text into a number field, no
+    /// date-time cut to a date), and a field edited by people both ways must be of the
+    /// mapping's type (a text field holding numbers would get `12` where a person typed
+    /// `12,0`, and lose what is not a number).
+    pub fn fits(self, field: FieldType, written: bool, decides: bool) -> Result<(), String> {
+        use FieldType::*;
+        let mapping = self;
+        let reads = match (mapping, field) {
+            (m, f) if m == f => return Ok(()),
+            (Text, _) => true,
+            (DateTime, Date) => true,
+            _ => false,
+        };
+        match (mapping, field) {
+            // Typed values written as text: exact, if people do not edit them there too; text
+            // only read: what reads as the type is taken, the rest refused on its record.
+            (_, Text) if !(written && decides) => Ok(()),
+            (_, Text) => Err(format!(
+                "a {mapping} mapping on a text field both ways would write {mapping} values as text and refuse what people type that is not one: map it with direction so that this side only receives, or use a {mapping} field here"
+            )),
+            (Date, DateTime) => Ok(()),
+            (_, _) if !written && reads => Ok(()),
+            (_, _) if !written => Err(format!(
+                "a {field} field's values cannot be read as {mapping}: set type = \"{field}\" if the other side's field is one, or map another field"
+            )),
+            (_, _) => Err(format!(
+                "fieldsync would write {mapping} values into a {field} field, which cannot hold them: set type = \"{field}\" if the other side's field is one, map another field, or use a direction that never writes this side"
+            )),
+        }
+    }
+}
+
 /// A typed field value. `Blank` is "no value": null, an empty or all-blank text, an empty list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Value {
@@ -1096,7 +1136,7 @@ pub struct FieldWrite {
 }
 
 /// What a patch does to its record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum PatchOp {
     /// Update the linked record.
     Update,
@@ -1221,6 +1261,29 @@ impl Entity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mapping_fits_a_field_that_holds_its_values() {
+        use FieldType::*;
+        // written, decides
+        assert!(Number.fits(Number, true, true).is_ok());
+        assert!(DateTime.fits(Text, true, false).is_ok(), "received as text");
+        assert!(DateTime.fits(Text, false, true).is_ok(), "text only read");
+        assert!(Number.fits(Text, true, true).is_err(), "text both ways");
+        assert!(Text.fits(Number, true, true).is_err(), "text into a number");
+        assert!(
+            Text.fits(Number, false, true).is_ok(),
+            "a number read as text"
+        );
+        assert!(Date.fits(DateTime, true, true).is_ok());
+        assert!(DateTime.fits(Date, true, true).is_err(), "a date-time cut");
+        assert!(
+            DateTime.fits(Date, false, true).is_ok(),
+            "a date read as a date-time"
+        );
+        assert!(Boolean.fits(Number, false, true).is_err());
+        assert!(List.fits(Text, true, false).is_ok());
+    }
 
     #[test]
     fn numbers_compare_as_numbers() {

@@ -388,3 +388,133 @@ async fn check_says_each_cause_once_and_does_not_retry_what_cannot_be_reached() 
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_whose_types_would_write_junk_is_refused_by_check_and_sync() {
+    let pair = fieldsync::sim::SimPair::start(29).await.unwrap();
+    let plan = fieldsync::sim::dataset::Plan::new(fieldsync::sim::dataset::DatasetSpec::small(29));
+    plan.load(&pair);
+    // A weavy text field, a Mautic number, mapped as a number both ways.
+    pair.weavy
+        .add_custom_field("customercontact", "xScore", "text");
+    pair.weavy
+        .add_custom_field("marketinginbound", "xScore", "text");
+    pair.mautic.add_custom_field("contact", "score2", "number");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fieldsync.toml");
+    let mapping = |direction: &str| {
+        format!(
+            "{}\n[[person_fields]]\nname = \"score\"\nweavy = \"xScore\"\nmautic = \"score2\"\ntype = \"number\"\ndirection = \"{direction}\"\n",
+            plan.person_fields_toml()
+        )
+    };
+    std::fs::write(
+        &config,
+        pair.config_toml(&dir.path().join("db"), &mapping("both")),
+    )
+    .unwrap();
+    private(&config);
+    let out = run(&["check", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 1);
+    let f = fails(&out);
+    assert!(!f.is_empty(), "{}", stdout(&out));
+    assert!(
+        f.iter()
+            .all(|l| l.contains("(score)") && l.contains("'xScore' is a text field")),
+        "{f:#?}"
+    );
+    assert!(stdout(&out).contains("Compatible:"), "{}", stdout(&out));
+    let before = pair.weavy.control().counters().total_requests();
+    let out = run(&["sync", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("xScore"), "{}", stderr(&out));
+    assert_eq!(
+        pair.weavy.api_updates("customercontact") + pair.weavy.api_inserts("marketinginbound"),
+        0,
+        "nothing written"
+    );
+    assert!(pair.weavy.control().counters().total_requests() > before);
+
+    // Numbers that only go into the text field (Mautic wins) are what it can hold.
+    std::fs::write(
+        &config,
+        pair.config_toml(&dir.path().join("db"), &mapping("mautic_wins")),
+    )
+    .unwrap();
+    private(&config);
+    let out = run(&["check", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    // And a text mapping never writes into a number field.
+    std::fs::write(
+        &config,
+        pair.config_toml(
+            &dir.path().join("db"),
+            &mapping("weavy_wins").replace("type = \"number\"", "type = \"text\""),
+        ),
+    )
+    .unwrap();
+    private(&config);
+    let out = run(&["check", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("would write text values into a number field"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_lists_creates_and_links_by_table_and_takes_no_cycle_number() {
+    let (_pair, _dir, config) = loaded(30).await;
+    let out = run(&["sync", "--dry-run", "--json", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["cycle"], 1);
+    let creates: std::collections::BTreeMap<String, u64> = plan["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["op"] == "create")
+        .map(|l| {
+            (
+                l["object"].as_str().unwrap().to_owned(),
+                l["records"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(creates.get("contact").is_some_and(|n| *n > 0), "{plan:#}");
+    assert!(
+        plan["company_links"].as_u64().unwrap() > 0,
+        "{:#}",
+        plan["summary"]
+    );
+    assert!(
+        plan["writes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["field"] == "company" && w["new"].as_str().unwrap().contains("(E")),
+        "a link names its company"
+    );
+    // The human listing says the same, table by table.
+    let out = run(&["sync", "--dry-run", "--config", path(&config)]).await;
+    let text = stdout(&out);
+    assert!(text.contains("would create"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "would create {:>6} mautic contact record(s)",
+            creates["contact"]
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("created: none"), "{text}");
+
+    // The cycle it announced is the one that runs, and creates what it said.
+    let out = run(&["sync", "--json", "--config", path(&config)]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["cycle"], 1, "the dry runs took no cycle number");
+    let made: std::collections::BTreeMap<String, u64> =
+        serde_json::from_value(report["inserts"].clone()).unwrap();
+    assert_eq!(made, creates, "the dry run's creates are the cycle's");
+}

@@ -354,7 +354,11 @@ async fn the_recovery_path_rebuilds_the_state_and_keeps_the_old_conflict_log() {
     );
     let o = fieldsync(&["sync", "--config", c]);
     let t = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "exit 5: the database is damaged: {t}"
+    );
     assert!(
         t.contains("is damaged") && t.contains("sync --full") && t.contains("docs/RECOVERY.md"),
         "{t}"

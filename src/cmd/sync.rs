@@ -6,9 +6,10 @@
 use super::exit::Exit;
 use super::ui::Ui;
 use super::{CmdError, ConfigArgs, progress::Bars};
+use crate::model::{EntityId, PatchOp, Side};
 use crate::sync::{CycleOptions, CycleReport, Engine, Progress, Shutdown};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -22,6 +23,10 @@ pub struct SyncArgs {
     /// Decide everything, write nothing: print every write it would make.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the outcome as JSON on standard output: the cycle's report, or with --dry-run
+    /// every write it would make and their summary.
+    #[arg(long)]
+    pub json: bool,
     /// Read every record of both sides again (after a long outage, a restore, a mapping change).
     #[arg(long)]
     pub full: bool,
@@ -171,7 +176,7 @@ pub async fn run(args: &SyncArgs) -> Result<CycleReport, CmdError> {
         to_merge: if last_ended {
             0
         } else {
-            store.dirty_len() as u64
+            store.dirty_count() as u64
         },
     };
     let engine = Engine::from_config(config, store)?;
@@ -206,20 +211,33 @@ pub async fn run(args: &SyncArgs) -> Result<CycleReport, CmdError> {
         serde_json::to_writer_pretty(&mut f, &file).map_err(|e| output(e.into()))?;
         f.write_all(b"\n").map_err(output)?;
     }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let json = if args.dry_run {
+            serde_json::to_value(Plan::of(&report))
+        } else {
+            serde_json::to_value(&report)
+        }
+        .map_err(|e| CmdError::Output {
+            path: "standard output".into(),
+            source: e.into(),
+        })?;
+        let _ = writeln!(out, "{json:#}");
+        return Ok(report);
+    }
     // `-q` prints nothing unless something went wrong (cron mails whatever is printed).
     if Ui::get().quiet && report.errors.is_empty() {
         return Ok(report);
     }
-    let mut out = std::io::stdout().lock();
     if args.dry_run {
         for w in &report.planned {
-            let _ = writeln!(out, "would write {w}");
+            let verb = match w.op {
+                PatchOp::Insert => "would create",
+                PatchOp::Update => "would write ",
+            };
+            let _ = writeln!(out, "{verb} {w}");
         }
-        let _ = writeln!(
-            out,
-            "dry run: {} write(s), nothing sent",
-            report.planned.len()
-        );
+        let _ = write!(out, "{}", Plan::of(&report));
     }
     let _ = write!(out, "{}", summary(&report));
     if !args.dry_run && (left.patches > 0 || left.inserts > 0 || left.to_merge > 0) {
@@ -236,6 +254,118 @@ pub async fn run(args: &SyncArgs) -> Result<CycleReport, CmdError> {
         );
     }
     Ok(report)
+}
+
+/// What a dry run would do, by table and operation (`sync --dry-run`, and `--json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// The cycle it stands for (the next one: a dry run takes no number).
+    pub cycle: u64,
+    pub summary: Vec<PlanLine>,
+    /// People whose company would be set on the other side (their field `company`).
+    pub company_links: u64,
+    pub writes: Vec<PlanWrite>,
+}
+
+/// One table and operation of a [`Plan`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanLine {
+    pub side: Side,
+    pub object: &'static str,
+    pub op: &'static str,
+    pub records: u64,
+    pub field_writes: u64,
+}
+
+/// One write of a [`Plan`], its values as they are shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanWrite {
+    pub side: Side,
+    pub object: &'static str,
+    pub op: &'static str,
+    /// `null` for a record to be created.
+    pub record: Option<String>,
+    pub entity: String,
+    pub field: String,
+    pub old: String,
+    pub new: String,
+    pub rule: String,
+}
+
+fn op_name(op: PatchOp) -> &'static str {
+    match op {
+        PatchOp::Insert => "create",
+        PatchOp::Update => "update",
+    }
+}
+
+impl Plan {
+    pub fn of(report: &CycleReport) -> Plan {
+        let mut by: BTreeMap<(Side, &'static str, PatchOp), (BTreeSet<EntityId>, u64)> =
+            BTreeMap::new();
+        let mut linked = BTreeSet::new();
+        for w in &report.planned {
+            let slot = by.entry((w.side, w.object, w.op)).or_default();
+            slot.0.insert(w.entity);
+            slot.1 += 1;
+            if w.field == crate::sync::mapping::RELATION {
+                linked.insert((w.side, w.entity));
+            }
+        }
+        Plan {
+            cycle: report.cycle,
+            summary: by
+                .into_iter()
+                .map(|((side, object, op), (records, fields))| PlanLine {
+                    side,
+                    object,
+                    op: op_name(op),
+                    records: records.len() as u64,
+                    field_writes: fields,
+                })
+                .collect(),
+            company_links: linked.len() as u64,
+            writes: report
+                .planned
+                .iter()
+                .map(|w| PlanWrite {
+                    side: w.side,
+                    object: w.object,
+                    op: op_name(w.op),
+                    record: w.record.clone(),
+                    entity: w.entity.to_string(),
+                    field: w.field.clone(),
+                    old: w.old.to_string(),
+                    new: w.new.to_string(),
+                    rule: w.rule.to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "dry run of cycle {}: {} write(s) to {} record(s), nothing sent",
+            self.cycle,
+            self.writes.len(),
+            self.summary.iter().map(|l| l.records).sum::<u64>()
+        )?;
+        for l in &self.summary {
+            writeln!(
+                f,
+                "  would {:<6} {:>6} {} {} record(s) ({} field write(s))",
+                l.op, l.records, l.side, l.object, l.field_writes
+            )?;
+        }
+        writeln!(
+            f,
+            "  would link {} person(s) to their company on the other side",
+            self.company_links
+        )
+    }
 }
 
 /// What earlier cycles left for this one.
@@ -276,13 +406,20 @@ pub fn summary(r: &CycleReport) -> String {
         join(&r.pulled),
         r.observations
     );
-    s += &format!(
-        "  linked {}, created: {}, updated: {}, field writes {}\n",
-        r.linked,
-        join(&r.inserts),
-        join(&r.updates),
-        r.changed_fields
-    );
+    if r.dry_run {
+        s += &format!(
+            "  would link {} pair(s) of records; {} field write(s) decided, none sent (see above)\n",
+            r.linked, r.changed_fields
+        );
+    } else {
+        s += &format!(
+            "  linked {}, created: {}, updated: {}, field writes {}\n",
+            r.linked,
+            join(&r.inserts),
+            join(&r.updates),
+            r.changed_fields
+        );
+    }
     s += &format!(
         "  conflicts logged {}, duplicates {}, re-linked {}, e-mail collisions {}, rejected {}, gone {}\n",
         r.conflicts, r.duplicates, r.relinked, r.collisions, r.rejected, r.gone

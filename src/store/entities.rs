@@ -255,11 +255,6 @@ impl Store {
         self.outbox.len()
     }
 
-    /// Records waiting to be merged (a cycle stopped before it merged them).
-    pub fn dirty_len(&self) -> usize {
-        self.dirty.len()
-    }
-
     /// A patch the side acknowledged: drop it from the outbox and, in the same transaction,
     /// record on its entity the values now on both sides (the bases) and, for an insert, the
     /// new record's link. Only the patch that was sent is dropped: if a newer merge replaced

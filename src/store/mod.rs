@@ -316,6 +316,11 @@ impl Store {
         Ok(next)
     }
 
+    /// The number the next cycle will get, without taking it (a dry run stores no cycle).
+    pub fn peek_next_cycle(&self) -> Result<u64, StoreError> {
+        Ok(self.meta_u64(META_CYCLE)?.unwrap_or(0) + 1)
+    }
+
     /// The last cycle started, 0 if none.
     pub fn last_cycle(&self) -> Result<u64, StoreError> {
         Ok(self.meta_u64(META_CYCLE)?.unwrap_or(0))

@@ -543,7 +543,7 @@ fn prepare(engine: &Engine, kind: RecordKind, patch: Patch) -> Result<Prepared, 
             }
         }
     }
-    let id = match (patch.op.clone(), kind.side()) {
+    let id = match (patch.op, kind.side()) {
         (PatchOp::Insert, Side::Mautic) => None,
         _ => Some(patch.record.id.clone()),
     };

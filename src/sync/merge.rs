@@ -29,14 +29,24 @@ use std::rc::Rc;
 /// Dirty records merged per transaction.
 const CHUNK: usize = 256;
 
+/// What a dry run decided and could not store: the entities and links of its company phase,
+/// so that its people phase links each person to the company the first phase would have
+/// linked or created (a dry run of a first sync lists those links too).
+#[derive(Default)]
+pub struct DryRun {
+    entities: HashMap<EntityId, Entity>,
+    links: HashMap<RecordRef, Option<EntityId>>,
+}
+
 /// Merges every dirty record of `phase`. With a `feed`, the patches of each committed chunk
-/// are also handed to the applier running alongside (see [`super::apply::Feed`]).
+/// are also handed to the applier running alongside (see [`super::apply::Feed`]). With
+/// `dry_run`, nothing is stored: the writes are listed in the report.
 #[allow(clippy::too_many_arguments)]
 pub fn merge(
     engine: &Engine,
     cycle: u64,
     phase: EntityKind,
-    dry_run: bool,
+    mut dry_run: Option<&mut DryRun>,
     report: &mut CycleReport,
     progress: &dyn Progress,
     shutdown: &Shutdown,
@@ -60,7 +70,31 @@ pub fn merge(
     // caches such pages of small entries far beyond its cache size (their cost is counted as
     // on disk): at 200,000 contacts, 13 to 15 MB more at the cycle's peak for a progress bar.
     progress.start(&step, None);
-    let mut m = Merger::new(engine, cycle, phase, dry_run, feed);
+    let mut m = Merger::new(engine, cycle, phase, dry_run.is_some(), feed);
+    if let Some(state) = dry_run.as_deref_mut() {
+        m.entities = std::mem::take(&mut state.entities);
+        m.links = std::mem::take(&mut state.links);
+    }
+    let result = merge_chunks(&mut m, engine, kinds, &step, report, progress, shutdown);
+    if let Some(state) = dry_run {
+        state.entities = std::mem::take(&mut m.entities);
+        state.links = std::mem::take(&mut m.links);
+    }
+    progress.finish(&step);
+    result
+}
+
+/// The chunk loop of [`merge`].
+fn merge_chunks(
+    m: &mut Merger,
+    engine: &Engine,
+    kinds: Vec<RecordKind>,
+    step: &str,
+    report: &mut CycleReport,
+    progress: &dyn Progress,
+    shutdown: &Shutdown,
+) -> Result<(), SyncError> {
+    let dry_run = m.dry_run;
     // The tables take turns, a chunk each: the patches of weavy's records mostly go to Mautic
     // and those of Mautic's records to weavy, so both sides' appliers have work from the start
     // instead of one after the other.
@@ -85,12 +119,11 @@ pub fn merge(
                 }
             }
             // Once a chunk, not once a record: the merge's progress may cross threads.
-            progress.advance(&step, merged);
+            progress.advance(step, merged);
             if !dry_run {
                 m.commit()?;
             }
             if shutdown.is_requested() {
-                progress.finish(&step);
                 return Ok(());
             }
         }
@@ -98,7 +131,6 @@ pub fn merge(
     if !dry_run {
         m.commit()?;
     }
-    progress.finish(&step);
     Ok(())
 }
 
@@ -552,13 +584,24 @@ impl<'a> Merger<'a> {
             report.changed_fields += ws.len() as u64;
             if self.dry_run {
                 for fw in &ws {
+                    // The company of a person is decided as its entity ("E12"): named here.
+                    let (old, new) = if self.phase == EntityKind::Person && fw.field == RELATION {
+                        (
+                            Value::Text(self.company_label(&fw.old)),
+                            Value::Text(self.company_label(&fw.new)),
+                        )
+                    } else {
+                        (fw.old.clone(), fw.new.clone())
+                    };
                     report.planned.push(PlannedWrite {
                         side,
                         object: record.kind.api_name(),
                         record: (!record.id.is_empty()).then(|| record.id.clone()),
+                        entity: e.id,
+                        op,
                         field: fw.field.clone(),
-                        old: fw.old.clone(),
-                        new: fw.new.clone(),
+                        old,
+                        new,
                         rule: fw.rule,
                     });
                 }
@@ -706,43 +749,47 @@ impl<'a> Merger<'a> {
             report,
         );
         // The decided values are company entities ("E12"): name them for the audit.
-        if let Some(entry) = self.commit.conflicts.get_mut(logged) {
-            let name = |v: &Value| -> String {
-                let Some(id) = v
-                    .as_text()
-                    .and_then(|t| t.strip_prefix('E'))
-                    .and_then(|n| n.parse().ok())
-                else {
-                    return "(none)".into();
-                };
-                let company = self
-                    .engine
-                    .store
-                    .entity(crate::model::EntityId(id))
-                    .ok()
-                    .flatten();
-                let record = company
-                    .as_ref()
-                    .and_then(|c| c.weavy.clone().or(c.mautic.clone()));
-                let named = record
-                    .and_then(|r| self.engine.store.record(&r).ok().flatten())
-                    .and_then(|s| {
-                        s.fields
-                            .get("name")
-                            .and_then(|o| o.value.as_text().map(str::to_owned))
-                    });
-                match named {
-                    Some(n) => format!("{n} (E{id})"),
-                    None => format!("E{id}"),
-                }
+        if logged < self.commit.conflicts.len() {
+            let (weavy, mautic) = {
+                let entry = &self.commit.conflicts[logged];
+                (entry.weavy.value.clone(), entry.mautic.value.clone())
             };
-            entry.note = format!(
+            let note = format!(
                 "the person's company: weavy says {}, Mautic says {}",
-                name(&entry.weavy.value),
-                name(&entry.mautic.value)
+                self.company_label(&weavy),
+                self.company_label(&mautic)
             );
+            self.commit.conflicts[logged].note = note;
         }
         Ok(moved)
+    }
+
+    /// A company entity value ("E12") as a person reads it: `ACME SARL (E12)`, from what
+    /// either side's record of it says (decided in this merge or stored).
+    fn company_label(&self, v: &Value) -> String {
+        let Some(id) = v
+            .as_text()
+            .and_then(|t| t.strip_prefix('E'))
+            .and_then(|n| n.parse().ok())
+        else {
+            return "(none)".into();
+        };
+        let company = self.entity(crate::model::EntityId(id)).ok().flatten();
+        let named = company
+            .iter()
+            .flat_map(|c| [c.weavy.clone(), c.mautic.clone()])
+            .flatten()
+            .find_map(|r| {
+                self.engine.store.record(&r).ok().flatten().and_then(|s| {
+                    s.fields
+                        .get("name")
+                        .and_then(|o| o.value.as_text().map(str::to_owned))
+                })
+            });
+        match named {
+            Some(n) => format!("{n} (E{id})"),
+            None => format!("E{id}"),
+        }
     }
 
     /// A side's company reference as the company's entity (`Text("E12")`). `Ok(None)`: not

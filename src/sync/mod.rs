@@ -241,7 +241,12 @@ impl Engine {
                 self.config.instances()
             );
         }
-        let cycle = self.store.next_cycle()?;
+        // A dry run takes no cycle number: it shows what the next cycle would do.
+        let cycle = if options.dry_run {
+            self.store.peek_next_cycle()?
+        } else {
+            self.store.next_cycle()?
+        };
         if !options.dry_run {
             // Replaced by the real report at the end; left as it is if the process dies.
             self.store
@@ -261,7 +266,8 @@ impl Engine {
             report.failed = true;
             report.errors.insert(0, e.to_string());
         }
-        if !options.dry_run || report.failed {
+        // A dry run keeps no report: it took no cycle number, and it said what it found.
+        if !options.dry_run {
             self.store.put_cycle_report(cycle, &report)?;
         }
         self.store.flush()?;
@@ -302,12 +308,22 @@ impl Engine {
             self.store.set_last_full_read(started)?;
         }
 
+        let mut dry_run = merge::DryRun::default();
         for phase in [EntityKind::Company, EntityKind::Person] {
             if shutdown.is_requested() {
                 break;
             }
             if options.dry_run {
-                merge::merge(self, cycle, phase, true, report, progress, shutdown, None)?;
+                merge::merge(
+                    self,
+                    cycle,
+                    phase,
+                    Some(&mut dry_run),
+                    report,
+                    progress,
+                    shutdown,
+                    None,
+                )?;
             } else {
                 self.merge_and_apply(cycle, phase, report, progress, shutdown)
                     .await?;
@@ -342,7 +358,7 @@ impl Engine {
                     &engine,
                     cycle,
                     phase,
-                    false,
+                    None,
                     &mut merged,
                     &progress,
                     &shutdown,

@@ -2,7 +2,7 @@
 //! write it would have made.
 
 use crate::connector::{CallKind, RequestStats};
-use crate::model::{Rule, Side, Value};
+use crate::model::{EntityId, PatchOp, Rule, Side, Value};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,10 @@ pub struct PlannedWrite {
     pub object: &'static str,
     /// The record's id; `None` for a record to be created.
     pub record: Option<String>,
+    /// The entity the record is (or will be) linked to.
+    pub entity: EntityId,
+    /// Whether the record is updated or created.
+    pub op: PatchOp,
     pub field: String,
     pub old: Value,
     pub new: Value,
@@ -30,7 +34,9 @@ impl fmt::Display for PlannedWrite {
             "{} {} {}: {} {} -> {} ({})",
             self.side,
             self.object,
-            self.record.as_deref().unwrap_or("(new)"),
+            self.record
+                .clone()
+                .unwrap_or_else(|| format!("(new, {})", self.entity)),
             self.field,
             self.old,
             self.new,
