@@ -290,6 +290,20 @@ async fn server_time_is_the_simulators_clock_not_ours() {
 }
 
 #[tokio::test]
+async fn a_listing_says_how_many_records_it_holds_for_the_progress_bar() {
+    let sim = sim().await;
+    for i in 0..7 {
+        sim.add_contact(&[("email", email(i))]);
+    }
+    let c = client(&sim);
+    let mut pager = c.changed_since(CONTACT, None);
+    assert_eq!(pager.total(), None, "not before a page said it");
+    let first = pager.next_page().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    assert_eq!(pager.total(), Some(7));
+}
+
+#[tokio::test]
 async fn an_expired_token_costs_one_more_auth_call() {
     let sim = sim().await;
     let id = sim.add_contact(&[("email", email(1))]).to_string();

@@ -117,6 +117,10 @@ impl Progress for StepClock<'_> {
         self.inner.start(step, total);
     }
 
+    fn set_total(&self, step: &str, total: u64) {
+        self.inner.set_total(step, total);
+    }
+
     fn advance(&self, step: &str, n: u64) {
         self.inner.advance(step, n);
     }

@@ -1052,6 +1052,7 @@ impl Connector for MauticClient {
             after: 0,
             done: false,
             server_time: None,
+            total: None,
         }
     }
 
@@ -1167,6 +1168,8 @@ pub struct MauticPager {
     after: u64,
     done: bool,
     server_time: Option<DateTime<Utc>>,
+    /// The first page's `total`: what the listing holds.
+    total: Option<u64>,
 }
 
 impl Pager for MauticPager {
@@ -1193,6 +1196,9 @@ impl Pager for MauticPager {
         if self.server_time.is_none() {
             self.server_time = reply.server_date();
         }
+        if self.total.is_none() {
+            self.total = page.total;
+        }
         self.done = self.inner.is_last(&page);
         if page.rows == 0 {
             return Ok(None);
@@ -1203,6 +1209,10 @@ impl Pager for MauticPager {
 
     fn server_time(&self) -> Option<DateTime<Utc>> {
         self.server_time
+    }
+
+    fn total(&self) -> Option<u64> {
+        self.total
     }
 }
 

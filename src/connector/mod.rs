@@ -144,6 +144,12 @@ pub trait Pager: Send {
     /// before it is: the next cursor starts there (minus the overlap window), so no edit made
     /// while paging is ever skipped, whatever the two clocks say.
     fn server_time(&self) -> Option<DateTime<Utc>>;
+
+    /// How many records this listing holds, once a page said it (Mautic's `total`); for
+    /// progress only, never to decide where a listing ends.
+    fn total(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// What fieldsync needs from a side. Implemented by [`mautic::MauticClient`] and

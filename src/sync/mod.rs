@@ -63,6 +63,8 @@ pub struct CycleOptions {
 pub trait Progress: Send + Sync {
     /// A step starts; `total` when known.
     fn start(&self, _step: &str, _total: Option<u64>) {}
+    /// The step's total, learned after it started (Mautic says it with a list's first page).
+    fn set_total(&self, _step: &str, _total: u64) {}
     fn advance(&self, _step: &str, _n: u64) {}
     fn finish(&self, _step: &str) {}
 }

@@ -138,8 +138,9 @@ where
         loop {
             let page = pager.next_page().await;
             let last = !matches!(page, Ok(Some(_)));
+            let total = pager.total();
             // The receiver is gone when storing failed: stop fetching.
-            if tx.send(page).await.is_err() || last {
+            if tx.send(page.map(|p| p.map(|p| (p, total)))).await.is_err() || last {
                 return pager.server_time();
             }
         }
@@ -147,7 +148,12 @@ where
     // Stops the fetcher if this pull returns early (a store error).
     let _abort = AbortOnDrop(fetcher.abort_handle());
     let mut newest: Option<DateTime<Utc>> = None;
-    while let Some(page) = pages.recv().await.transpose()?.flatten() {
+    let mut total_told = false;
+    while let Some((page, total)) = pages.recv().await.transpose()?.flatten() {
+        if let (Some(total), false) = (total, total_told) {
+            progress.set_total(&step, total);
+            total_told = true;
+        }
         *report.pulled.entry(kind.api_name().to_owned()).or_default() += page.len() as u64;
         let sightings: Vec<_> = page
             .iter()
