@@ -1,14 +1,14 @@
 //! The fieldsync command line: argument parsing only; every command runs in the library
 //! (`fieldsync::cmd`).
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use fieldsync::cmd;
 use std::process::ExitCode;
 
 /// The binary's allocator: jemalloc. A cycle allocates and frees many small values from several
 /// threads at once (the merge's, the runtime's, sled's); glibc's allocator spent about 40 % of
 /// a first full cycle's CPU in its slow paths and its arena locks, jemalloc about a tenth of
-/// that (README, "Performance"). The library leaves the allocator to its binaries.
+/// that (docs/PERFORMANCE.md). The library leaves the allocator to its binaries.
 #[cfg(unix)]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -34,7 +34,9 @@ unsafe impl Sync for MallocConf {}
 
 /// Field-by-field two-way sync between Divalto weavy and Webmecanik Automation (Mautic).
 #[derive(Debug, Parser)]
-#[command(name = "fieldsync", version, about, propagate_version = true)]
+/// `--version` names the commit it was built from, when it was built from a git checkout
+/// (`build.rs`).
+#[command(name = "fieldsync", version = env!("FIELDSYNC_VERSION"), about, propagate_version = true)]
 struct Cli {
     /// More logs (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -62,6 +64,8 @@ enum Command {
     History(cmd::history::HistoryArgs),
     Duplicates(cmd::duplicates::DuplicatesArgs),
     Sim(cmd::sim::SimArgs),
+    Completions(cmd::completions::CompletionsArgs),
+    Man(cmd::man::ManArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -71,6 +75,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         cli.verbose.min(3) as i8
     };
     cmd::logging::init(verbosity, cli.log_format);
+    // Made from the definition that parses the arguments, which only this file holds.
+    match &cli.command {
+        Command::Completions(args) => return Ok(cmd::completions::run(args, Cli::command())?),
+        Command::Man(args) => return Ok(cmd::man::run(args, Cli::command())?),
+        _ => {}
+    }
     let runtime = cmd::runtime()?;
     match cli.command {
         Command::Demo(args) => runtime.block_on(cmd::demo::run(&args))?,
@@ -96,6 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(cmd::duplicates::run(&args))?;
         }
         Command::Sim(args) => runtime.block_on(cmd::sim::run(&args))?,
+        Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     }
     Ok(())
 }
