@@ -1,5 +1,5 @@
 //! The shipped systemd units (`contrib/systemd/`) work with the layout the README documents
-//! (issue 18, point 7): config and secrets in /etc/fieldsync, read-only to the service, the
+//! and the README's cron line (issue 18, point 7): config and secrets in /etc/fieldsync, read-only to the service, the
 //! database in /var/lib/fieldsync. Each unit's `ExecStart=` runs as written, against the
 //! simulators, with only `/etc/fieldsync`, `/var/lib/fieldsync` and the binary's path re-rooted
 //! under a temporary directory. Run as root (as CI is), the command runs as `nobody`, the way
@@ -369,5 +369,46 @@ async fn the_daemon_units_run_cycles_in_the_state_directory_and_stops_on_sigterm
         .unwrap_or_else(|| panic!("{log}"));
     assert_eq!(done["errors"], 0, "{log}");
     assert!(log.contains("stopped"), "{log}");
+    layout.assert_state_in_var_only(&before);
+}
+
+/// The README's cron line: its command, as cron's `sh` runs it for the user it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_cron_line_syncs_with_the_same_layout() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let block = readme
+        .split("```cron\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the README has a ```cron block");
+    let line = block.trim();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    // Five time fields and the user (an /etc/cron.d line), then the command.
+    let fields: Vec<&str> = line.splitn(7, ' ').collect();
+    assert_eq!(fields[..5], ["*/15", "*", "*", "*", "*"], "{line}");
+    assert_eq!(fields[5], "fieldsync", "{line}");
+    let (pair, _dir, _config) = loaded(33).await;
+    let layout = Layout::new(&pair.weavy.url(), &pair.mautic.url());
+    // What the README says to do for cron: the secrets are the user's.
+    if let Some((uid, gid)) = layout.user {
+        std::fs::set_permissions(layout.etc(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(layout.etc().join("secrets.env"), Some(uid), Some(gid)).unwrap();
+        std::fs::set_permissions(layout.etc(), std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let before = layout.etc_contents();
+    let mut cron = Command::new("sh");
+    cron.args(["-c", &layout.reroot(fields[6])])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir("/");
+    if let Some((uid, gid)) = layout.user {
+        cron.uid(uid).gid(gid);
+    }
+    let out = tokio::task::spawn_blocking(move || cron.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("cycle 1 "), "{}", stdout(&out));
     layout.assert_state_in_var_only(&before);
 }
