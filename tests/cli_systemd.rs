@@ -1,5 +1,6 @@
-//! The shipped systemd units (`contrib/systemd/`) work with the layout the README documents
-//! and the README's cron line (issue 18, point 7): config and secrets in /etc/fieldsync, read-only to the service, the
+//! The shipped systemd units (`contrib/systemd/`) and the README's cron line work with the
+//! layout the README documents (issue 18, point 7): config and secrets in /etc/fieldsync,
+//! read-only to the service, the
 //! database in /var/lib/fieldsync. Each unit's `ExecStart=` runs as written, against the
 //! simulators, with only `/etc/fieldsync`, `/var/lib/fieldsync` and the binary's path re-rooted
 //! under a temporary directory. Run as root (as CI is), the command runs as `nobody`, the way
