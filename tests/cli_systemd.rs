@@ -1,7 +1,6 @@
 //! The shipped systemd units (`contrib/systemd/`) and the README's cron line work with the
 //! layout the README documents (issue 18, point 7): config and secrets in /etc/fieldsync,
-//! read-only to the service, the
-//! database in /var/lib/fieldsync. Each unit's `ExecStart=` runs as written, against the
+//! read-only to the service, the database in /var/lib/fieldsync. Each unit's `ExecStart=` runs as written, against the
 //! simulators, with only `/etc/fieldsync`, `/var/lib/fieldsync` and the binary's path re-rooted
 //! under a temporary directory. Run as root (as CI is), the command runs as `nobody`, the way
 //! `User=fieldsync` runs it, so the read-only config directory is enforced by the kernel; run
