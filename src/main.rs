@@ -1,7 +1,7 @@
 //! The fieldsync command line: argument parsing only; every command runs in the library
 //! (`fieldsync::cmd`).
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use fieldsync::cmd;
 use fieldsync::cmd::exit::Exit;
 use fieldsync::cmd::ui::Ui;
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 /// The binary's allocator: jemalloc. A cycle allocates and frees many small values from several
 /// threads at once (the merge's, the runtime's, sled's); glibc's allocator spent about 40 % of
 /// a first full cycle's CPU in its slow paths and its arena locks, jemalloc about a tenth of
-/// that (README, "Performance"). The library leaves the allocator to its binaries.
+/// that (docs/PERFORMANCE.md). The library leaves the allocator to its binaries.
 #[cfg(unix)]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -36,7 +36,9 @@ unsafe impl Sync for MallocConf {}
 
 /// Field-by-field two-way sync between Divalto weavy and Webmecanik Automation (Mautic).
 #[derive(Debug, Parser)]
-#[command(name = "fieldsync", version, about, propagate_version = true)]
+/// `--version` names the commit it was built from, when it was built from a git checkout
+/// (`build.rs`).
+#[command(name = "fieldsync", version = env!("FIELDSYNC_VERSION"), about, propagate_version = true)]
 struct Cli {
     /// More logs (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -67,6 +69,8 @@ enum Command {
     History(cmd::history::HistoryArgs),
     Duplicates(cmd::duplicates::DuplicatesArgs),
     Sim(cmd::sim::SimArgs),
+    Completions(cmd::completions::CompletionsArgs),
+    Man(cmd::man::ManArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -82,6 +86,18 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         cli.verbose.min(3) as i8
     };
     cmd::logging::init(verbosity, cli.log_format, ui.color);
+    // Made from the definition that parses the arguments, which only this file holds.
+    match &cli.command {
+        Command::Completions(args) => {
+            cmd::completions::run(args, Cli::command())?;
+            return Ok(Exit::Done);
+        }
+        Command::Man(args) => {
+            cmd::man::run(args, Cli::command())?;
+            return Ok(Exit::Done);
+        }
+        _ => {}
+    }
     let runtime = cmd::runtime()?;
     Ok(match cli.command {
         Command::Demo(args) => {
@@ -122,6 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             runtime.block_on(cmd::sim::run(&args))?;
             Exit::Done
         }
+        Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     })
 }
 

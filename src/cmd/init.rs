@@ -206,7 +206,7 @@ max_patch_attempts = 5
 path = {store_path}
 # Memory the database may use for its cache, in MiB (sled holds about twice this). Beyond
 # the cache, the database keeps a record of each of its pages in memory, which grows with the
-# data: about 50 MB for 100,000 Mautic contacts synced (README, Performance, Memory).
+# data: about 50 MB for 100,000 Mautic contacts synced (docs/PERFORMANCE.md, Memory).
 cache_mb = 32
 
 # Field mappings. Each joins a canonical name (used in logs and the audit) to a weavy field

@@ -2,6 +2,7 @@
 //! these structs and calls `run`; everything a command does is here or below.
 
 pub mod check;
+pub mod completions;
 pub mod conflicts;
 pub mod demo;
 pub mod duplicates;
@@ -10,6 +11,7 @@ pub mod fields;
 pub mod history;
 pub mod init;
 pub mod logging;
+pub mod man;
 pub mod progress;
 pub mod run;
 pub mod sim;

@@ -133,7 +133,7 @@ pub struct StoreOptions {
     /// sled's page cache, in bytes. sled holds about twice this in memory. This does not bound the
     /// store's memory: outside the cache, sled 0.34 keeps a record of every page of the database
     /// (at least 192 bytes each, about 11 entries to a page, about 45 bytes per stored entry in
-    /// all), so that part grows with the data (README, Performance, Memory).
+    /// all), so that part grows with the data (docs/PERFORMANCE.md, Memory).
     pub cache_bytes: u64,
 }
 
