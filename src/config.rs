@@ -402,6 +402,7 @@ pub mod duration_text {
                 "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
                 "h" => Duration::from_secs(n.saturating_mul(3600)),
                 "d" => Duration::from_secs(n.saturating_mul(86_400)),
+                "w" => Duration::from_secs(n.saturating_mul(7 * 86_400)),
                 _ => return Err(bad()),
             };
             total = total.saturating_add(d);
@@ -840,22 +841,25 @@ impl Config {
                     }
                 );
                 match by_code.get(code) {
-                    None => p.push(problem(
+                    None => {
+                        let hint = crate::suggest::did_you_mean(code, by_code.keys().copied());
+                        p.push(problem(
                         setting,
                         match side {
                             Side::Weavy => format!(
-                                "weavy table '{}' ({}) has no field '{code}': check the name in weavy Studio's data dictionary, or set `{}` to another field{}",
+                                "weavy table '{}' ({}) has no field '{code}'{hint}: check the name in weavy Studio's data dictionary (`fieldsync fields` lists them), or set `{}` to another field{}",
                                 kind.label(),
                                 kind.api_name(),
                                 if kind == RecordKind::WeavyEntrant { "entrant" } else { "weavy" },
                                 if kind == RecordKind::WeavyEntrant { " (or \"-\" not to sync it for Entrants)" } else { "" }
                             ),
                             Side::Mautic => format!(
-                                "Mautic has no {} field with alias '{code}': create it in Mautic (Settings > Custom Fields) or fix the alias",
+                                "Mautic has no {} field with alias '{code}'{hint}: create it in Mautic (Settings > Custom Fields) or fix the alias (`fieldsync fields` lists them)",
                                 kind.api_name()
                             ),
                         },
-                    )),
+                    ))
+                    }
                     Some(f) if !f.writable && m.direction.may_write(side) => p.push(problem(
                         setting,
                         format!(
@@ -911,6 +915,19 @@ impl Config {
 /// line itself (toml quotes it, and it may be the line holding a password), and with the value
 /// of every secret-looking setting of the file blotted out of the message (a password written
 /// as a number is quoted in "invalid type: integer `...`").
+/// For serde's "unknown field `overlap_windw`, expected one of `a`, `b`" (or "expected `a` or
+/// `b`"): "; did you mean 'overlap_window'?", from the names it lists.
+fn suggest_setting(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return String::new();
+    };
+    let Some((unknown, expected)) = rest.split_once('`') else {
+        return String::new();
+    };
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    crate::suggest::did_you_mean(unknown, known)
+}
+
 fn parse_message(text: &str, e: &toml::de::Error) -> String {
     // Every byte of the message that belongs to a secret's value is marked, then each marked
     // run is written `***`: one pass over the original message (replacing in turn, a value
@@ -940,6 +957,7 @@ fn parse_message(text: &str, e: &toml::de::Error) -> String {
             (true, _) => message.push_str("***"),
         }
     }
+    message += &suggest_setting(&message);
     match e.span() {
         Some(span) => {
             let mut at = span.start.min(text.len());
@@ -1235,6 +1253,18 @@ direction = \"Sync only to Mautic\"
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(Config::load(&path).unwrap().warnings.is_empty());
         assert_eq!(c.store.path, dir.path().join("fieldsync.db"));
+    }
+
+    #[test]
+    fn a_mistyped_setting_gets_a_suggestion() {
+        let e = Config::parse(&format!(
+            "{}\noverlap_windw = \"5m\"\n",
+            "[weavy]\nproject_code = \"P\"\nuser = \"u\"\n[mautic]\nbase_url = \"https://m.example.com\"\nclient_id = \"1_x\"\n[sync]"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("did you mean 'overlap_window'?"), "{e}");
+        assert!(e.contains("line "), "{e}");
     }
 
     #[test]

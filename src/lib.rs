@@ -35,4 +35,5 @@ pub mod merge;
 pub mod model;
 pub mod sim;
 pub mod store;
+pub mod suggest;
 pub mod sync;

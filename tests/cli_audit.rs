@@ -197,3 +197,104 @@ fn a_missing_database_is_not_created_by_a_typo() {
     assert!(!db.exists());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no fieldsync database"));
 }
+
+fn out_text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err_text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn the_conflicts_table_has_a_header_and_names_people() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    seed(&db);
+    let db = db.to_str().unwrap();
+    let out = fieldsync(&["conflicts", "--db", db]);
+    assert!(out.status.success(), "{}", err_text(&out));
+    let text = out_text(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].contains("who") && lines[0].contains("rule"),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 4, "a header and three entries: {text}");
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.contains("Jean") && l.contains("<jean@exemple.fr>")),
+        "{text}"
+    );
+    // CSV and JSON Lines carry it too, as a last column.
+    let csv = out_text(&fieldsync(&["conflicts", "--db", db, "--format", "csv"]));
+    assert!(csv.lines().next().unwrap().ends_with(",note,who"), "{csv}");
+    assert!(csv.contains("Jean <jean@exemple.fr>"), "{csv}");
+}
+
+#[test]
+fn limit_tail_and_relative_times_choose_the_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    seed(&db);
+    let db = db.to_str().unwrap();
+    let rules = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["conflicts", "--db", db, "--format", "jsonl"];
+        all.extend_from_slice(args);
+        let out = fieldsync(&all);
+        assert!(out.status.success(), "{args:?}: {}", err_text(&out));
+        out_text(&out)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["rule"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(rules(&["--limit", "1"]), ["newer_wins"]);
+    assert_eq!(
+        rules(&["--tail", "2"]),
+        ["blank_kept", "tie_preferred_side"]
+    );
+    assert_eq!(rules(&["--tail", "0"]), Vec::<String>::new());
+    // The seeded entries are from 2023: none in the last day, all in the last 10,000 days.
+    assert!(rules(&["--from", "24h"]).is_empty());
+    assert_eq!(rules(&["--from", "10000d"]).len(), 3);
+    assert_eq!(rules(&["--to", "2w"]).len(), 3);
+    let out = fieldsync(&["conflicts", "--db", db, "--from", "yesterday"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err_text(&out).contains("24h"), "{}", err_text(&out));
+}
+
+#[test]
+fn a_mistyped_filter_is_refused_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    seed(&db);
+    let db = db.to_str().unwrap();
+    let out = fieldsync(&["conflicts", "--db", db, "--field", "firstnme"]);
+    assert_eq!(out.status.code(), Some(2), "{}", err_text(&out));
+    assert!(
+        err_text(&out).contains("did you mean 'firstname'?"),
+        "{}",
+        err_text(&out)
+    );
+    let out = fieldsync(&["conflicts", "--db", db, "--rule", "newer_win"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err_text(&out).contains("did you mean 'newer_wins'?"),
+        "{}",
+        err_text(&out)
+    );
+    let out = fieldsync(&["conflicts", "--db", db, "--object", "contcat"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err_text(&out).contains("did you mean 'contact'?"),
+        "{}",
+        err_text(&out)
+    );
+    // A field the database knows is taken, even with no entry.
+    let out = fieldsync(&["conflicts", "--db", db, "--field", "firstname"]);
+    assert!(out.status.success(), "{}", err_text(&out));
+}

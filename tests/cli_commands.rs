@@ -108,6 +108,56 @@ fn demo_ends_well_and_tells_of_a_conflict_and_a_lead_conversion() {
         "one CSV row per conflict"
     );
     assert!(stdout(&csv).starts_with("at,cycle,entity,object,field,rule,winner,"));
+    // `duplicates` says why the kept record was kept.
+    let dups = fieldsync(&["duplicates", "--db", path(&db), "--json"])
+        .output()
+        .unwrap();
+    let groups: Vec<serde_json::Value> = stdout(&dups)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!groups.is_empty());
+    assert!(
+        groups.iter().all(|g| g["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("the duplicate rule's pick")
+                || w.contains("picked at an earlier cycle"))),
+        "{groups:#?}"
+    );
+    // `history` shows a person's company by its name, not by the key it is matched on.
+    let converted = text.lines().find(|l| l.contains("lead converted")).unwrap();
+    let contact = converted
+        .split_whitespace()
+        .find(|w| w.starts_with('C') && w[1..].chars().all(|c| c.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no contact id in {converted}"));
+    let history = fieldsync(&[
+        "history",
+        "--db",
+        path(&db),
+        "--format",
+        "jsonl",
+        &format!("customercontact:{contact}"),
+    ])
+    .output()
+    .unwrap();
+    assert!(history.status.success(), "{}", stderr(&history));
+    let company_lines: Vec<serde_json::Value> = stdout(&history)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["field"] == "company" && l["event"] == "observed")
+        .collect();
+    assert!(!company_lines.is_empty(), "{}", stdout(&history));
+    for l in &company_lines {
+        let name = l["value"].as_str().unwrap();
+        assert!(
+            l["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("the company held as")
+                && name.chars().any(|c| c.is_ascii_uppercase()),
+            "{l}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

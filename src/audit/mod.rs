@@ -87,11 +87,24 @@ struct ConflictRow {
     mautic_changed_at: String,
     base: serde_json::Value,
     note: String,
+    /// Who the entry is about: a person's name and e-mail, a company's name (see
+    /// [`label`]); last, so the columns before it keep their places.
+    who: String,
+}
+
+impl ConflictRow {
+    fn new(store: &Store, e: &ConflictEntry) -> Result<Self, StoreError> {
+        Ok(ConflictRow {
+            who: label::of_entry(store, e)?,
+            ..ConflictRow::from(e)
+        })
+    }
 }
 
 impl From<&ConflictEntry> for ConflictRow {
     fn from(e: &ConflictEntry) -> Self {
         ConflictRow {
+            who: e.entity.to_string(),
             at: time(e.at),
             cycle: e.cycle,
             entity: e.entity.to_string(),
@@ -111,7 +124,7 @@ impl From<&ConflictEntry> for ConflictRow {
     }
 }
 
-const CONFLICT_HEADER: [&str; 15] = [
+const CONFLICT_HEADER: [&str; 16] = [
     "at",
     "cycle",
     "entity",
@@ -127,6 +140,7 @@ const CONFLICT_HEADER: [&str; 15] = [
     "mautic_changed_at",
     "base",
     "note",
+    "who",
 ];
 
 /// A cell of a CSV or table: texts as they are, other values in canonical form.
@@ -140,7 +154,7 @@ fn cell(v: &serde_json::Value) -> String {
 }
 
 impl ConflictRow {
-    fn cells(&self) -> [String; 15] {
+    fn cells(&self) -> [String; 16] {
         [
             self.at.clone(),
             self.cycle.to_string(),
@@ -157,22 +171,62 @@ impl ConflictRow {
             self.mautic_changed_at.clone(),
             cell(&self.base),
             self.note.clone(),
+            self.who.clone(),
         ]
     }
 }
 
-/// Streams the conflict entries matching `filter` to `out`. Returns how many were written.
+/// Which of the matching entries to export: the first `limit`, or the last `tail` (still
+/// oldest first), or all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    pub limit: Option<usize>,
+    pub tail: Option<usize>,
+}
+
+type Entries<'a> = Box<dyn Iterator<Item = Result<ConflictEntry, StoreError>> + 'a>;
+
+/// The entries of `filter` in `window`. The tail is kept in a ring of its size: memory stays
+/// bounded by the window, not by the log.
+fn windowed<'a>(
+    store: &'a Store,
+    filter: &'a ConflictFilter,
+    window: Window,
+) -> Result<Entries<'a>, StoreError> {
+    let all = store.conflicts(filter);
+    Ok(match (window.limit, window.tail) {
+        (_, Some(n)) => {
+            let mut ring = std::collections::VecDeque::with_capacity(n.min(4096));
+            for e in all {
+                let e = e?;
+                if ring.len() == n {
+                    ring.pop_front();
+                }
+                if n > 0 {
+                    ring.push_back(e);
+                }
+            }
+            Box::new(ring.into_iter().map(Ok))
+        }
+        (Some(n), None) => Box::new(all.take(n)),
+        (None, None) => Box::new(all),
+    })
+}
+
+/// Streams the conflict entries matching `filter` (in `window`) to `out`. Returns how many
+/// were written.
 pub fn export_conflicts(
     store: &Store,
     filter: &ConflictFilter,
+    window: Window,
     format: Format,
     out: &mut dyn Write,
 ) -> Result<u64, AuditError> {
     let mut n = 0u64;
     match format {
         Format::Jsonl => {
-            for e in store.conflicts(filter) {
-                serde_json::to_writer(&mut *out, &ConflictRow::from(&e?))
+            for e in windowed(store, filter, window)? {
+                serde_json::to_writer(&mut *out, &ConflictRow::new(store, &e?)?)
                     .map_err(std::io::Error::from)?;
                 out.write_all(b"\n")?;
                 n += 1;
@@ -181,51 +235,46 @@ pub fn export_conflicts(
         Format::Csv => {
             let mut w = csv::Writer::from_writer(&mut *out);
             w.write_record(CONFLICT_HEADER)?;
-            for e in store.conflicts(filter) {
-                w.write_record(ConflictRow::from(&e?).cells())?;
+            for e in windowed(store, filter, window)? {
+                w.write_record(ConflictRow::new(store, &e?)?.cells())?;
                 n += 1;
             }
             w.flush()?;
         }
         Format::Table => {
-            // A readable line per entry: streaming, so no column widths computed over the log.
-            for e in store.conflicts(filter) {
-                let r = ConflictRow::from(&e?);
+            // A line per entry under a header: streaming, so the columns have fixed widths
+            // (a longer name is cut) instead of widths computed over the whole log.
+            writeln!(
+                out,
+                "{:<20}  {:<36} {:<7} {:<20} {:<20} {:<11} values (weavy / mautic), note",
+                "decided at (UTC)", "who", "object", "field", "rule", "outcome"
+            )?;
+            for e in windowed(store, filter, window)? {
+                let e = e?;
+                let r = ConflictRow::new(store, &e)?;
                 let winner = if r.winner.is_empty() {
                     "no write".to_owned()
                 } else {
                     format!("{} won", r.winner)
                 };
+                let side = |record: &str, value: &serde_json::Value, at: &str| {
+                    format!(
+                        "{} = {:?} ({})",
+                        if record.is_empty() { "-" } else { record },
+                        cell(value),
+                        if at.is_empty() { "-" } else { at }
+                    )
+                };
                 writeln!(
                     out,
-                    "{at}  {entity:<8} {object:<7} {field:<20} {rule:<20} {winner:<11} weavy {wr} = {wv:?} ({wt})  mautic {mr} = {mv:?} ({mt}){note}",
+                    "{at:<20}  {who:<36} {object:<7} {field:<20} {rule:<20} {winner:<11} weavy {w}  mautic {m}{note}",
                     at = r.at,
-                    entity = r.entity,
+                    who = cut(&format!("{} {}", r.who, r.entity), 36),
                     object = r.object,
                     field = if r.field.is_empty() { "-" } else { &r.field },
                     rule = r.rule,
-                    wr = if r.weavy_record.is_empty() {
-                        "-"
-                    } else {
-                        &r.weavy_record
-                    },
-                    wv = cell(&r.weavy_value),
-                    wt = if r.weavy_changed_at.is_empty() {
-                        "-"
-                    } else {
-                        &r.weavy_changed_at
-                    },
-                    mr = if r.mautic_record.is_empty() {
-                        "-"
-                    } else {
-                        &r.mautic_record
-                    },
-                    mv = cell(&r.mautic_value),
-                    mt = if r.mautic_changed_at.is_empty() {
-                        "-"
-                    } else {
-                        &r.mautic_changed_at
-                    },
+                    w = side(&r.weavy_record, &r.weavy_value, &r.weavy_changed_at),
+                    m = side(&r.mautic_record, &r.mautic_value, &r.mautic_changed_at),
                     note = if r.note.is_empty() {
                         String::new()
                     } else {
@@ -238,6 +287,16 @@ pub fn export_conflicts(
     }
     out.flush()?;
     Ok(n)
+}
+
+/// At most `width` characters, an ellipsis where it was cut.
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
+    s.push('…');
+    s
 }
 
 /// One line of an entity's timeline.
@@ -321,15 +380,29 @@ fn observed(store: &Store, r: &RecordRef) -> Result<Vec<HistoryLine>, AuditError
         .observations_of(r)
         .map(|o| {
             let (field, obs, cycle) = o?;
+            // A person's company is held as a reference (a weavy customer id, the key of a
+            // Mautic company's name): shown by the company's name.
+            let (value, detail) = match &obs.value {
+                Value::Text(reference) if field == crate::sync::mapping::RELATION => {
+                    match label::company(store, r, reference) {
+                        Some(name) => (
+                            serde_json::Value::String(name),
+                            format!("the company held as '{reference}'"),
+                        ),
+                        None => (value_json(&obs.value), String::new()),
+                    }
+                }
+                v => (value_json(v), String::new()),
+            };
             Ok(HistoryLine {
                 at: obs.at,
                 event: "observed",
                 side: Some(r.side()),
                 record: format!("{}:{}", r.kind.api_name(), r.id),
                 field,
-                value: value_json(&obs.value),
+                value,
                 cycle,
-                detail: String::new(),
+                detail,
             })
         })
         .collect()
@@ -383,8 +456,10 @@ pub fn write_history(
             for l in lines {
                 let what = if l.event == "decided" {
                     format!("decided: {}", l.detail)
-                } else {
+                } else if l.detail.is_empty() {
                     format!("{:?}", cell(&l.value))
+                } else {
+                    format!("{:?} ({})", cell(&l.value), l.detail)
                 };
                 writeln!(
                     out,
@@ -401,6 +476,8 @@ pub fn write_history(
     out.flush()?;
     Ok(())
 }
+
+pub mod label;
 
 #[cfg(test)]
 mod tests;

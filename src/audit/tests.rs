@@ -68,7 +68,14 @@ fn csv_has_a_header_and_one_row_per_entry() {
     ])
     .unwrap();
     let mut out = Vec::new();
-    let n = export_conflicts(&s, &ConflictFilter::default(), Format::Csv, &mut out).unwrap();
+    let n = export_conflicts(
+        &s,
+        &ConflictFilter::default(),
+        Window::default(),
+        Format::Csv,
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(n, 2);
     let mut r = csv::Reader::from_reader(out.as_slice());
     assert_eq!(
@@ -97,7 +104,7 @@ fn jsonl_is_one_object_per_line_with_typed_values() {
     };
     let mut out = Vec::new();
     assert_eq!(
-        export_conflicts(&s, &filter, Format::Jsonl, &mut out).unwrap(),
+        export_conflicts(&s, &filter, Window::default(), Format::Jsonl, &mut out).unwrap(),
         1
     );
     let text = String::from_utf8(out).unwrap();

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 pub struct ConflictsArgs {
     #[command(flatten)]
     pub db: ConfigArgs,
-    /// Only entries decided at or after this time (2024-05-01, or RFC 3339).
+    /// Only entries decided at or after this time (2024-05-01, RFC 3339, or a time ago:
+    /// 24h, 7d, 2w).
     #[arg(long, value_parser = parse_time_arg)]
     pub from: Option<DateTime<Utc>>,
     /// Only entries decided before this time.
@@ -31,13 +32,68 @@ pub struct ConflictsArgs {
     pub field: Option<String>,
     /// Only this rule (newer_wins, tie_preferred_side, weavy_priority, blank_kept, duplicate,
     /// rejected_write, email_collision, record_gone, relinked...).
-    #[arg(long, value_parser = |s: &str| s.parse::<ConflictRule>())]
+    #[arg(long, value_parser = parse_rule)]
     pub rule: Option<ConflictRule>,
+    /// Only the first N matching entries.
+    #[arg(long, value_name = "N", conflicts_with = "tail")]
+    pub limit: Option<usize>,
+    /// Only the last N matching entries (still oldest first).
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Write to this file (created readable by you only) instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+}
+
+/// A rule name, or a usage error that suggests the closest and lists them all.
+fn parse_rule(s: &str) -> Result<ConflictRule, String> {
+    s.parse::<ConflictRule>().map_err(|e| {
+        let names: Vec<&str> = ConflictRule::all().iter().map(|r| r.as_str()).collect();
+        format!("{e}{}", crate::suggest::did_you_mean(s.trim(), names))
+    })
+}
+
+/// The object names `--object` takes.
+const OBJECTS: [&str; 8] = [
+    "person",
+    "people",
+    "company",
+    "companies",
+    "customer",
+    "customercontact",
+    "marketinginbound",
+    "contact",
+];
+
+/// `--field` must name a field the log can hold: one the database stored values of, or a
+/// mapping of the config. A typo would otherwise match nothing and look like a clean log.
+fn check_field(
+    field: &str,
+    store: &crate::store::Store,
+    args: &ConflictsArgs,
+) -> Result<(), CmdError> {
+    let mut known = store.field_names();
+    if let Ok(config) = args.db.load() {
+        known.extend(
+            config
+                .person_fields
+                .iter()
+                .chain(&config.company_fields)
+                .map(|m| m.name.clone()),
+        );
+    }
+    known.sort();
+    known.dedup();
+    if known.iter().any(|k| k == field) || known.is_empty() {
+        return Ok(());
+    }
+    Err(CmdError::Usage(format!(
+        "no field '{field}' in this database or its mapping{}; the fields are: {}",
+        crate::suggest::did_you_mean(field, known.iter().map(String::as_str)),
+        known.join(", ")
+    )))
 }
 
 pub fn run(args: &ConflictsArgs) -> Result<u64, CmdError> {
@@ -59,16 +115,27 @@ pub fn run(args: &ConflictsArgs) -> Result<u64, CmdError> {
                 if other == "company" {
                     filter.entity_kind = Some(EntityKind::Company);
                 } else {
-                    filter.record_kind =
-                        Some(other.parse::<RecordKind>().map_err(CmdError::Usage)?);
+                    filter.record_kind = Some(other.parse::<RecordKind>().map_err(|e| {
+                        CmdError::Usage(format!(
+                            "{e}{}",
+                            crate::suggest::did_you_mean(other, OBJECTS)
+                        ))
+                    })?);
                 }
             }
         }
     }
     let store = args.db.open_existing()?;
+    if let Some(field) = &args.field {
+        check_field(field, &store, args)?;
+    }
     let mut out = output(args.output.as_deref())?;
-    let exported = audit::export_conflicts(&store, &filter, args.format, &mut out)?;
-    if store.is_salvaging() && filter == ConflictFilter::default() {
+    let window = audit::Window {
+        limit: args.limit,
+        tail: args.tail,
+    };
+    let exported = audit::export_conflicts(&store, &filter, window, args.format, &mut out)?;
+    if store.is_salvaging() && filter == ConflictFilter::default() && window == Default::default() {
         let logged = store.logged_by_cycles(|r: &crate::sync::CycleReport| r.conflicts);
         let unreadable = store.unreadable_conflicts();
         let lost = if logged == 0 {

@@ -2,6 +2,7 @@
 //! which one is synced (kept) and which are left alone. Read from the database.
 
 use super::{CmdError, ConfigArgs, open_waiting};
+use crate::identity::{Candidate, pick};
 use crate::model::{RecordRef, Side};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
@@ -27,6 +28,9 @@ pub struct Group {
     pub side: Side,
     /// The record synced (linked), if fieldsync decided already.
     pub kept: Option<String>,
+    /// Why that one: the duplicate rule (the most recently modified, then the smallest id)
+    /// picked it, or it was picked before and stays.
+    pub why: String,
     /// The records left alone.
     pub left_alone: Vec<String>,
 }
@@ -46,18 +50,55 @@ pub fn groups(store: &Store) -> Result<Vec<Group>, StoreError> {
             }
             let mut kept = None;
             let mut left = Vec::new();
-            for r in of_side {
+            for r in &of_side {
                 if kept.is_none() && store.entity_of(r)?.is_some() {
-                    kept = Some(name(r));
+                    kept = Some(*r);
                 } else {
                     left.push(name(r));
                 }
             }
+            let states = of_side
+                .iter()
+                .map(|r| Ok(store.record(r)?.and_then(|s| s.modified_at)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let candidates: Vec<Candidate> = of_side
+                .iter()
+                .zip(&states)
+                .map(|(r, at)| Candidate {
+                    record: r,
+                    modified_at: *at,
+                })
+                .collect();
+            let by_rule = pick(&candidates).map(|i| of_side[i]);
+            let when = |r: &RecordRef| {
+                of_side
+                    .iter()
+                    .position(|x| *x == r)
+                    .and_then(|i| states[i])
+                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_else(|| "no time".into())
+            };
+            let why = match (kept, by_rule) {
+                (None, _) => "not decided yet: the next cycle picks the most recently modified, then the smallest id".to_owned(),
+                (Some(k), Some(b)) if k == b => format!(
+                    "the most recently modified ({}), then the smallest id: the duplicate rule's pick",
+                    when(k)
+                ),
+                (Some(k), Some(b)) => format!(
+                    "picked at an earlier cycle and kept (once picked, a record stays, so its link and history do not move); {} was modified more recently ({}, against {})",
+                    name(b),
+                    when(b),
+                    when(k)
+                ),
+                (Some(_), None) => "linked already (once picked, a record stays)".to_owned(),
+            };
+            let kept = kept.map(name);
             out.push(Group {
                 by,
                 key: key.to_owned(),
                 side,
                 kept,
+                why,
                 left_alone: left,
             });
         }
@@ -110,13 +151,10 @@ pub async fn run(args: &DuplicatesArgs) -> Result<Vec<Group>, CmdError> {
         let _ = writeln!(out, "{} '{}' on {}:", g.by, g.key, g.side);
         match &g.kept {
             Some(k) => {
-                let _ = writeln!(out, "  kept       {k}");
+                let _ = writeln!(out, "  kept       {k}: {}", g.why);
             }
             None => {
-                let _ = writeln!(
-                    out,
-                    "  (not decided yet: the next cycle picks the most recently modified, then the smallest id)"
-                );
+                let _ = writeln!(out, "  ({})", g.why);
             }
         }
         for l in &g.left_alone {

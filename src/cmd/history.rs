@@ -18,6 +18,12 @@ pub struct HistoryArgs {
     /// Or the entity (e.g. E12).
     #[arg(long, value_parser = parse_entity_arg, conflicts_with = "record")]
     pub entity: Option<EntityId>,
+    /// Only the first N lines.
+    #[arg(long, value_name = "N", conflicts_with = "tail")]
+    pub limit: Option<usize>,
+    /// Only the last N lines.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Write to this file (created readable by you only) instead of standard output.
@@ -27,11 +33,17 @@ pub struct HistoryArgs {
 
 pub fn run(args: &HistoryArgs) -> Result<(), CmdError> {
     let store = args.db.open_existing()?;
-    let lines = match (&args.record, args.entity) {
+    let mut lines = match (&args.record, args.entity) {
         (Some(r), _) => audit::history(&store, r)?,
         (None, Some(id)) => audit::entity_history(&store, id)?,
         (None, None) => return Err(CmdError::Usage("give a record or --entity".into())),
     };
+    if let Some(n) = args.limit {
+        lines.truncate(n);
+    }
+    if let Some(n) = args.tail {
+        lines.drain(..lines.len().saturating_sub(n));
+    }
     let mut out = output(args.output.as_deref())?;
     audit::write_history(&lines, args.format, &mut out)?;
     Ok(())

@@ -156,17 +156,27 @@ pub async fn open_waiting(
     }
 }
 
-/// Parses a time given on the command line: RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC) or
-/// `YYYY-MM-DD` (midnight UTC).
+/// Parses a time given on the command line: RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC),
+/// `YYYY-MM-DD` (midnight UTC), or a time ago (`24h`, `7d`, `2w`, `30m`: that long before now).
 pub fn parse_time_arg(s: &str) -> Result<DateTime<Utc>, String> {
+    parse_time_at(s, Utc::now())
+}
+
+fn parse_time_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     crate::model::parse_datetime(s)
         .or_else(|| {
             crate::model::parse_date(s)
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
                 .map(|n| n.and_utc())
         })
+        .or_else(|| {
+            let ago = crate::config::duration_text::parse(s).ok()?;
+            Some(now - chrono::Duration::from_std(ago).ok()?)
+        })
         .ok_or_else(|| {
-            format!("'{s}' is not a time: use 2024-05-01, 2024-05-01 10:00:00 or 2024-05-01T10:00:00+02:00")
+            format!(
+                "'{s}' is not a time: use 2024-05-01, 2024-05-01 10:00:00, 2024-05-01T10:00:00+02:00, or a time ago: 30m, 24h, 7d, 2w"
+            )
         })
 }
 
@@ -251,5 +261,15 @@ mod tests {
             "2024-05-01T00:00:00+00:00"
         );
         assert!(parse_time_arg("yesterday").is_err());
+        let now = parse_time_arg("2026-12-03T12:00:00Z").unwrap();
+        assert_eq!(
+            parse_time_at("24h", now).unwrap().to_rfc3339(),
+            "2026-12-02T12:00:00+00:00"
+        );
+        assert_eq!(
+            parse_time_at("2w", now).unwrap().to_rfc3339(),
+            "2026-11-19T12:00:00+00:00"
+        );
+        assert!(parse_time_arg("24x").unwrap_err().contains("7d"));
     }
 }

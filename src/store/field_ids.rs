@@ -81,6 +81,15 @@ impl FieldDictionary {
         self.damage.as_deref()
     }
 
+    /// Every field name the database has stored a value of.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.names
+            .read()
+            .expect("no panic holds the lock")
+            .names
+            .clone()
+    }
+
     /// The number of names in the dictionary.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -316,6 +316,14 @@ impl Store {
         Ok(next)
     }
 
+    /// Every field name this database holds a value of (the canonical names of the mappings
+    /// it synced, and the engine's own: `company`, `idcrm`).
+    pub fn field_names(&self) -> Vec<String> {
+        let mut names = self.fields.names();
+        names.sort();
+        names
+    }
+
     /// The number the next cycle will get, without taking it (a dry run stores no cycle).
     pub fn peek_next_cycle(&self) -> Result<u64, StoreError> {
         Ok(self.meta_u64(META_CYCLE)?.unwrap_or(0) + 1)
