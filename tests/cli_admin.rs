@@ -175,7 +175,6 @@ async fn an_os_error_is_said_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_stopped_by_sigterm_stops_cleanly_and_the_next_says_what_it_resumed() {
-    use std::sync::{Arc, Mutex};
     let pair = fieldsync::sim::SimPair::start(25).await.unwrap();
     let plan = fieldsync::sim::dataset::Plan::new(fieldsync::sim::dataset::DatasetSpec::small(25));
     plan.load(&pair);
@@ -197,18 +196,7 @@ async fn sync_stopped_by_sigterm_stops_cleanly_and_the_next_says_what_it_resumed
         .spawn()
         .unwrap();
     let pid = child.id();
-    let sent = Arc::new(Mutex::new(false));
-    let flag = sent.clone();
-    pair.weavy.control().on_request(
-        reads + 4,
-        false,
-        Arc::new(move || {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-            *flag.lock().unwrap() = true;
-        }),
-    );
+    let sent = common::cli::terminate_on(pair.weavy.control(), reads + 4, pid);
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();

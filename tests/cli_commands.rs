@@ -2,45 +2,13 @@
 
 mod common;
 
+use common::cli::{fieldsync, loaded, path, stderr, stdout, terminate_on};
 use common::{assert_people_agree, text};
 use fieldsync::connector::WeavyRight;
 use fieldsync::sim::SimPair;
 use fieldsync::sim::dataset::{DatasetSpec, Plan};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-
-fn fieldsync(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fieldsync"));
-    c.args(args)
-        .env_remove("FIELDSYNC_CONFIG")
-        .env_remove("FIELDSYNC_DB")
-        .env_remove("RUST_LOG");
-    c
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// Both simulators loaded with the small data set of `seed`, and a configuration file for them
-/// (its database beside it).
-async fn loaded(seed: u64) -> (SimPair, tempfile::TempDir, PathBuf) {
-    let pair = SimPair::start(seed).await.unwrap();
-    Plan::new(DatasetSpec::small(seed)).load(&pair);
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("fieldsync.toml");
-    std::fs::write(&config, pair.config_toml(&dir.path().join("db"), "")).unwrap();
-    (pair, dir, config)
-}
 
 /// Runs the binary with `args` off the runtime's threads (the simulators answer on them).
 async fn run_blocking(args: Vec<String>) -> Output {
@@ -253,18 +221,7 @@ async fn run_stopped_by_sigterm_exits_cleanly_and_leaves_nothing_half_done() {
     .unwrap();
     let pid = child.id();
     // SIGTERM in the middle of the first cycle's writes to Mautic.
-    let sent = Arc::new(Mutex::new(false));
-    let flag = sent.clone();
-    pair.mautic.control().on_request(
-        6,
-        false,
-        Arc::new(move || {
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-            *flag.lock().unwrap() = true;
-        }),
-    );
+    let sent = terminate_on(pair.mautic.control(), 6, pid);
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();

@@ -61,3 +61,25 @@ pub fn code(o: &Output) -> i32 {
         .code()
         .unwrap_or_else(|| panic!("killed by a signal; stderr: {}", stderr(o)))
 }
+
+/// Sends SIGTERM to process `pid` when `control`'s simulator gets its `n`-th request from now;
+/// the flag says whether it was sent.
+pub fn terminate_on(
+    control: &fieldsync::sim::SimControl,
+    n: u64,
+    pid: u32,
+) -> std::sync::Arc<std::sync::Mutex<bool>> {
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(false));
+    let flag = sent.clone();
+    control.on_request(
+        n,
+        false,
+        std::sync::Arc::new(move || {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            *flag.lock().unwrap() = true;
+        }),
+    );
+    sent
+}
