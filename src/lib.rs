@@ -30,6 +30,7 @@ pub mod audit;
 pub mod cmd;
 pub mod config;
 pub mod connector;
+pub mod duration_text;
 pub mod identity;
 pub mod merge;
 pub mod model;

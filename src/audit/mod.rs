@@ -29,7 +29,7 @@ pub enum AuditError {
 }
 
 /// Output formats of the audit commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// Aligned columns for a terminal.
     #[default]

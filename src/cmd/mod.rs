@@ -98,6 +98,25 @@ impl ConfigArgs {
     }
 }
 
+/// `--format` of the audit commands (the command line's names for [`crate::audit::Format`]:
+/// clap stays in `cmd`).
+impl clap::ValueEnum for crate::audit::Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        use crate::audit::Format::*;
+        &[Table, Jsonl, Csv]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        use crate::audit::Format::*;
+        let (name, help) = match self {
+            Table => ("table", "Aligned columns for a terminal"),
+            Jsonl => ("jsonl", "One JSON object per line"),
+            Csv => ("csv", "Comma-separated, with a header row"),
+        };
+        Some(clap::builder::PossibleValue::new(name).help(help))
+    }
+}
+
 /// Errors of the commands themselves (their arguments, their output).
 #[derive(Debug, thiserror::Error)]
 pub enum CmdError {
@@ -170,7 +189,7 @@ fn parse_time_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
                 .map(|n| n.and_utc())
         })
         .or_else(|| {
-            let ago = crate::config::duration_text::parse(s).ok()?;
+            let ago = crate::duration_text::parse(s).ok()?;
             Some(now - chrono::Duration::from_std(ago).ok()?)
         })
         .ok_or_else(|| {

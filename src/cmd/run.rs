@@ -17,7 +17,7 @@ pub struct RunArgs {
     pub config: ConfigArgs,
     /// Time between cycles ("15m", "1h", "30s"; at least 1s); default: `sync.period` in the
     /// config.
-    #[arg(long, value_parser = crate::config::duration_text::parse_period)]
+    #[arg(long, value_parser = crate::duration_text::parse_period)]
     pub every: Option<Duration>,
 }
 
@@ -28,7 +28,7 @@ pub async fn run(args: &RunArgs) -> Result<(), CmdError> {
     let shutdown = Shutdown::new();
     shutdown.on_signals();
     tracing::info!(
-        every = %crate::config::duration_text::format(period),
+        every = %crate::duration_text::format(period),
         database = %config.store.path.display(),
         "fieldsync running; stop with Ctrl-C or SIGTERM"
     );

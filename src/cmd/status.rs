@@ -23,7 +23,7 @@ pub struct StatusArgs {
     #[arg(long, default_value_t = 10)]
     pub cycles: usize,
     /// Wait this long for a cycle in progress to release the database.
-    #[arg(long, default_value = "30s", value_parser = crate::config::duration_text::parse)]
+    #[arg(long, default_value = "30s", value_parser = crate::duration_text::parse)]
     pub wait: Duration,
     /// For monitoring: exit 1 when the last cycle failed, was killed or stopped, or when
     /// there is none; print one line (nothing with -q unless unhealthy).
@@ -31,7 +31,7 @@ pub struct StatusArgs {
     pub check: bool,
     /// With --check: also exit 1 when the last successful cycle ended longer ago than this
     /// ("1h", "30m").
-    #[arg(long, requires = "check", value_parser = crate::config::duration_text::parse)]
+    #[arg(long, requires = "check", value_parser = crate::duration_text::parse)]
     pub max_age: Option<Duration>,
 }
 
@@ -135,7 +135,7 @@ fn health(s: &Status, max_age: Option<Duration>, now: DateTime<Utc>) -> (bool, S
         return (false, "FAIL no cycle has run to its end yet".into());
     };
     let age = (now - at).to_std().unwrap_or_default();
-    let age_text = crate::config::duration_text::format(Duration::from_secs(age.as_secs()));
+    let age_text = crate::duration_text::format(Duration::from_secs(age.as_secs()));
     if let Some(max) = max_age
         && age > max
     {
@@ -143,7 +143,7 @@ fn health(s: &Status, max_age: Option<Duration>, now: DateTime<Utc>) -> (bool, S
             false,
             format!(
                 "FAIL the last successful cycle ended {age_text} ago, more than {}: is `fieldsync run` running?",
-                crate::config::duration_text::format(max)
+                crate::duration_text::format(max)
             ),
         );
     }

@@ -108,8 +108,7 @@ mod humantime_secs {
                 ));
             }
             Raw::Text(t) => {
-                let d =
-                    crate::config::duration_text::parse(&t).map_err(serde::de::Error::custom)?;
+                let d = crate::duration_text::parse(&t).map_err(serde::de::Error::custom)?;
                 if d > Duration::from_secs(86_400) {
                     return Err(serde::de::Error::custom(
                         "a duration between 0 and 86400 seconds (1d)",
