@@ -248,6 +248,27 @@ impl fmt::Display for EntityId {
     }
 }
 
+/// An entity id as it is written (`E12`): how a person's company travels through the merge
+/// and the applier, and how a user names an entity.
+impl std::str::FromStr for EntityId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim()
+            .strip_prefix(['E', 'e'])
+            .and_then(|n| n.parse().ok())
+            .map(EntityId)
+            .ok_or_else(|| format!("'{s}' is not an entity id (e.g. E12)"))
+    }
+}
+
+impl EntityId {
+    /// The entity a value names (a person's company: `Text("E12")`), if it names one.
+    pub fn of_value(v: &Value) -> Option<EntityId> {
+        v.as_text()?.parse().ok()
+    }
+}
+
 /// The type a mapping gives a field; both sides' raw values are read into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -1261,6 +1282,19 @@ impl Entity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entity_id_reads_as_it_is_written() {
+        assert_eq!("E12".parse::<EntityId>(), Ok(EntityId(12)));
+        assert_eq!(
+            EntityId(12).to_string().parse::<EntityId>(),
+            Ok(EntityId(12))
+        );
+        assert!("12".parse::<EntityId>().is_err());
+        assert!("Ex".parse::<EntityId>().is_err());
+        assert_eq!(EntityId::of_value(&Value::text("E7")), Some(EntityId(7)));
+        assert_eq!(EntityId::of_value(&Value::Number(7.0)), None);
+    }
 
     #[test]
     fn a_mapping_fits_a_field_that_holds_its_values() {

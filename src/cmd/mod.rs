@@ -213,11 +213,8 @@ pub fn parse_record_arg(s: &str) -> Result<RecordRef, String> {
 
 /// Parses an entity id: `E12` or `12`.
 pub fn parse_entity_arg(s: &str) -> Result<EntityId, String> {
-    s.trim()
-        .trim_start_matches(['E', 'e'])
-        .parse()
-        .map(EntityId)
-        .map_err(|_| format!("'{s}' is not an entity id (e.g. E12)"))
+    s.parse::<EntityId>()
+        .or_else(|e| s.trim().parse().map(EntityId).map_err(|_| e))
 }
 
 /// Standard output, or a file created readable by its owner only (exports hold customer data).

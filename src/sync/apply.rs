@@ -565,12 +565,7 @@ fn prepare(engine: &Engine, kind: RecordKind, patch: Patch) -> Result<Prepared, 
 
 /// The id, on `side`, of the company entity named by a relation value (`"E12"`).
 fn company_record(engine: &Engine, value: &Value, side: Side) -> Result<Option<String>, SyncError> {
-    let Some(id) = value
-        .as_text()
-        .and_then(|t| t.strip_prefix('E'))
-        .and_then(|n| n.parse().ok())
-        .map(EntityId)
-    else {
+    let Some(id) = EntityId::of_value(value) else {
         return Ok(None);
     };
     Ok(engine

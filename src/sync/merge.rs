@@ -767,14 +767,10 @@ impl<'a> Merger<'a> {
     /// A company entity value ("E12") as a person reads it: `ACME SARL (E12)`, from what
     /// either side's record of it says (decided in this merge or stored).
     fn company_label(&self, v: &Value) -> String {
-        let Some(id) = v
-            .as_text()
-            .and_then(|t| t.strip_prefix('E'))
-            .and_then(|n| n.parse().ok())
-        else {
+        let Some(id) = EntityId::of_value(v) else {
             return "(none)".into();
         };
-        let company = self.entity(crate::model::EntityId(id)).ok().flatten();
+        let company = self.entity(id).ok().flatten();
         let named = company
             .iter()
             .flat_map(|c| [c.weavy.clone(), c.mautic.clone()])
@@ -787,8 +783,8 @@ impl<'a> Merger<'a> {
                 })
             });
         match named {
-            Some(n) => format!("{n} (E{id})"),
-            None => format!("E{id}"),
+            Some(n) => format!("{n} ({id})"),
+            None => id.to_string(),
         }
     }
 
