@@ -14,7 +14,7 @@ use crate::connector::http::HttpSettings;
 use crate::connector::{DNC_BOUNCED, FieldInfo, Secret};
 use crate::duration_text;
 use crate::identity::CompanyKeyKind;
-use crate::model::{Compare, Direction, FieldPolicy, FieldType, RecordKind, Side};
+use crate::model::{Compare, Direction, FieldPolicy, FieldType, RecordKind, Side, engine_fields};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -563,7 +563,7 @@ impl Config {
         self.check_mappings("person_fields", &self.person_fields, &mut p);
         self.check_mappings("company_fields", &self.company_fields, &mut p);
         let has = |list: &[FieldMapping], name: &str| list.iter().any(|m| m.name == name);
-        if self.syncs_people() && !has(&self.person_fields, "email") {
+        if self.syncs_people() && !has(&self.person_fields, engine_fields::EMAIL) {
             p.push(problem(
                 "person_fields",
                 "needs a mapping named \"email\": people are matched on it",
@@ -590,7 +590,7 @@ impl Config {
                 )),
                 _ => {}
             }
-            if !has(&self.company_fields, "name") {
+            if !has(&self.company_fields, engine_fields::NAME) {
                 p.push(problem(
                     "company_fields",
                     "needs a mapping named \"name\": a new Mautic company needs its companyname",
@@ -617,6 +617,27 @@ impl Config {
             }
             if m.weavy.is_none() || m.mautic.is_none() {
                 p.push(problem(&at, "needs both `weavy` and `mautic`"));
+            }
+            // The engine's own names are for what the engine means by them.
+            let people = list == "person_fields";
+            let reserved = match m.name.as_str() {
+                engine_fields::COMPANY if people => Some(
+                    "is the engine's name for a person's company (the contact's link to its company, `sync.company_relation`): give this mapping another name".to_owned(),
+                ),
+                engine_fields::IDCRM if !people && self.sync.company_key == CompanyKeyKind::Idcrm => Some(format!(
+                    "is the engine's name for the weavy customer id it writes into Mautic's `{}` (company_key = \"idcrm\"): remove this mapping, or give it another name",
+                    self.sync.idcrm_field
+                )),
+                engine_fields::EMAIL if people && m.field_type != FieldType::Text => Some(
+                    "is how people are matched: it must be a text mapping (remove `type`)".to_owned(),
+                ),
+                engine_fields::NAME if !people && m.field_type != FieldType::Text => Some(
+                    "is how companies are matched and named: it must be a text mapping (remove `type`)".to_owned(),
+                ),
+                _ => None,
+            };
+            if let Some(why) = reserved {
+                p.push(problem(&at, format!("'{}' {why}", m.name)));
             }
             if m.mautic.as_deref() == Some(DNC_BOUNCED) && m.direction != Direction::MauticWins {
                 p.push(problem(
@@ -1173,6 +1194,32 @@ direction = \"Sync only to Mautic\"
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(Config::load(&path).unwrap().warnings.is_empty());
         assert_eq!(c.store.path, dir.path().join("fieldsync.db"));
+    }
+
+    #[test]
+    fn the_engines_field_names_are_not_taken_for_something_else() {
+        let base = "[weavy]\nproject_code = \"P\"\nuser = \"u\"\n[mautic]\nbase_url = \"https://m.example.com\"\nclient_id = \"1_x\"\n";
+        let with = |extra: &str| {
+            Config::parse(&format!(
+                "{base}{extra}[[person_fields]]\nname = \"email\"\nweavy = \"email\"\nmautic = \"email\"\n"
+            ))
+        };
+        let e = with(
+            "[[person_fields]]\nname = \"company\"\nweavy = \"xSociete\"\nmautic = \"societe\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("'company' is the engine's name for a person's company"),
+            "{e}"
+        );
+        let e = Config::parse(&format!(
+            "{base}[[person_fields]]\nname = \"email\"\nweavy = \"email\"\nmautic = \"email\"\ntype = \"number\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("must be a text mapping"), "{e}");
+        assert!(with("").is_ok());
     }
 
     #[test]

@@ -238,6 +238,22 @@ impl fmt::Display for RecordRef {
     }
 }
 
+/// The canonical field names the engine itself gives a meaning to. A mapping may carry them
+/// (the e-mail and the company name are mapped like any field), but never for something else:
+/// the configuration refuses that (`Config::check_mappings`).
+pub mod engine_fields {
+    /// A person's e-mail: how people are matched across the sides.
+    pub const EMAIL: &str = "email";
+    /// A company's name: how companies are matched with `company_key = "name"`, and what a
+    /// new Mautic company needs.
+    pub const NAME: &str = "name";
+    /// A person's company (the relation): the engine's own field of every person.
+    pub const COMPANY: &str = "company";
+    /// With `company_key = "idcrm"`: the weavy customer id a Mautic company holds, filled in
+    /// by the engine.
+    pub const IDCRM: &str = "idcrm";
+}
+
 /// fieldsync's own id for the records that are the same thing on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EntityId(pub u64);

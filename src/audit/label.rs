@@ -1,6 +1,7 @@
 //! What an auditor reads instead of ids: a person as their name and e-mail, a company as its
 //! name, as the sides last showed them (the store keeps each record's current values).
 
+use crate::model::engine_fields;
 use crate::model::{ConflictEntry, EntityKind, RecordKind, RecordRef, Value};
 use crate::store::{Store, StoreError};
 
@@ -18,7 +19,7 @@ fn text(store: &Store, r: &RecordRef, field: &str) -> Result<Option<String>, Sto
 /// `ACME SARL`; `None` when the store holds nothing to name it by.
 pub fn of_record(store: &Store, r: &RecordRef) -> Result<Option<String>, StoreError> {
     if r.kind.entity_kind() == EntityKind::Company {
-        return text(store, r, "name");
+        return text(store, r, engine_fields::NAME);
     }
     let name: Vec<String> = ["firstname", "lastname"]
         .into_iter()
@@ -27,7 +28,7 @@ pub fn of_record(store: &Store, r: &RecordRef) -> Result<Option<String>, StoreEr
         .into_iter()
         .flatten()
         .collect();
-    let email = match text(store, r, "email")? {
+    let email = match text(store, r, engine_fields::EMAIL)? {
         Some(e) => Some(e),
         None => store.record(r)?.and_then(|s| s.email),
     };
@@ -57,7 +58,7 @@ pub fn company(store: &Store, side_record: &RecordRef, reference: &str) -> Optio
         RecordKind::WeavyContact | RecordKind::WeavyEntrant => text(
             store,
             &RecordRef::new(RecordKind::WeavyCustomer, reference),
-            "name",
+            engine_fields::NAME,
         )
         .ok()
         .flatten(),
@@ -66,6 +67,6 @@ pub fn company(store: &Store, side_record: &RecordRef, reference: &str) -> Optio
             .ok()?
             .into_iter()
             .filter(|c| c.kind == RecordKind::MauticCompany)
-            .find_map(|c| text(store, &c, "name").ok().flatten()),
+            .find_map(|c| text(store, &c, engine_fields::NAME).ok().flatten()),
     }
 }

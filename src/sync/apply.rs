@@ -21,6 +21,7 @@ use super::report::CycleReport;
 use super::{Engine, Progress, Shutdown, SyncError};
 use super::{landed, unique_guard};
 use crate::connector::{Connector, ErrorKind, RecordWrite, WriteOutcome};
+use crate::model::engine_fields;
 use crate::model::{
     ConflictEntry, ConflictRule, EntityId, EntityKind, Patch, PatchOp, RecordKind, RecordRef, Side,
     SideValue, Value,
@@ -677,7 +678,7 @@ fn company_name(engine: &Engine, company: &str) -> Result<Option<String>, SyncEr
         .record(&RecordRef::new(RecordKind::MauticCompany, company))?
         .and_then(|s| {
             s.fields
-                .get("name")
+                .get(engine_fields::NAME)
                 .and_then(|o| o.value.as_text().map(str::to_owned))
         }))
 }
@@ -774,7 +775,7 @@ async fn guard_unique(
         .facts()
         .unique_contact_fields
         .iter()
-        .filter(|u| u.field != "email")
+        .filter(|u| u.field != engine_fields::EMAIL)
         .map(|u| (u.alias.clone(), u.field.clone()))
         .collect();
     if fields.is_empty() {
@@ -1363,7 +1364,7 @@ async fn guard_email_live(
         .config
         .person_fields
         .iter()
-        .find(|m| m.name == "email")
+        .find(|m| m.name == engine_fields::EMAIL)
         .and_then(|m| m.code(RecordKind::MauticContact))
     else {
         return Ok(());
@@ -1397,14 +1398,19 @@ async fn guard_email_live(
         p.patch.record.id,
         others.join(", ")
     );
-    let mut entry = event(&p.patch, ConflictRule::EmailCollision, "email", note);
+    let mut entry = event(
+        &p.patch,
+        ConflictRule::EmailCollision,
+        engine_fields::EMAIL,
+        note,
+    );
     entry.weavy.value = Value::text(email.clone());
     engine.store.append_conflicts(&[entry])?;
     p.write.fields.retain(|(c, _)| c != code);
-    p.sent.retain(|(f, _)| f != "email");
+    p.sent.retain(|(f, _)| f != engine_fields::EMAIL);
     p.refused.push(crate::model::Entity::refusal(
         Side::Mautic,
-        "email",
+        engine_fields::EMAIL,
         Value::text(email),
     ));
     Ok(())

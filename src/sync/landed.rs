@@ -16,6 +16,7 @@
 use super::{Engine, SyncError};
 use crate::connector::{Connector, RecordWrite};
 use crate::identity::CompanyKeyKind;
+use crate::model::engine_fields;
 use crate::model::{EntityId, RecordKind, RecordRef, Side};
 use crate::store::Probe;
 
@@ -40,14 +41,14 @@ pub fn probe(engine: &Engine, kind: RecordKind, write: &RecordWrite) -> Option<P
         RecordKind::MauticContact => config
             .person_fields
             .iter()
-            .find(|m| m.name == "email")
+            .find(|m| m.name == engine_fields::EMAIL)
             .and_then(|m| m.code(kind))?
             .to_owned(),
         RecordKind::MauticCompany => match config.sync.company_key {
             CompanyKeyKind::Name => config
                 .company_fields
                 .iter()
-                .find(|m| m.name == "name")
+                .find(|m| m.name == engine_fields::NAME)
                 .and_then(|m| m.code(kind))?
                 .to_owned(),
             CompanyKeyKind::Siret => config

@@ -12,13 +12,14 @@ use super::report::CycleReport;
 use crate::config::Config;
 use crate::connector::RemoteRecord;
 use crate::identity::{self, CompanyKeyKind};
+use crate::model::engine_fields;
 use crate::model::{EntityKind, RecordKind, Value};
 use crate::store::Sighting;
 
 /// The internal field holding a person's company.
-pub const RELATION: &str = "company";
+pub const RELATION: &str = crate::model::engine_fields::COMPANY;
 /// The internal field holding a Mautic company's IDCRM.
-pub const IDCRM: &str = "idcrm";
+pub const IDCRM: &str = crate::model::engine_fields::IDCRM;
 /// The weavy field holding a contact's company.
 pub const WEAVY_COMPANY_FIELD: &str = "customer_ID";
 /// The Mautic contact field holding its primary company's name.
@@ -83,7 +84,7 @@ pub fn sighting(config: &Config, r: &RemoteRecord, report: &mut CycleReport) -> 
             let email_code = config
                 .person_fields
                 .iter()
-                .find(|m| m.name == "email")
+                .find(|m| m.name == engine_fields::EMAIL)
                 .and_then(|m| m.code(r.kind))
                 .unwrap_or("email");
             s.email = raw_text(email_code).and_then(|e| identity::normalize_email(&e));
@@ -112,7 +113,7 @@ pub fn sighting(config: &Config, r: &RemoteRecord, report: &mut CycleReport) -> 
                     .find(|(n, _)| n == name)
                     .and_then(|(_, v)| v.as_text().map(str::to_owned))
             };
-            s.company_name = mapped("name").and_then(|n| identity::normalize_name(&n));
+            s.company_name = mapped(engine_fields::NAME).and_then(|n| identity::normalize_name(&n));
             let key_kind = config.sync.company_key;
             s.company_key = match key_kind {
                 CompanyKeyKind::Name => s.company_name.clone(),
@@ -157,7 +158,9 @@ pub fn sighting(config: &Config, r: &RemoteRecord, report: &mut CycleReport) -> 
 /// it would be wrong).
 fn check_email(name: &str, v: Value) -> Result<Value, crate::model::CoerceError> {
     match &v {
-        Value::Text(s) if name == "email" && identity::normalize_email(s).is_none() => {
+        Value::Text(s)
+            if name == engine_fields::EMAIL && identity::normalize_email(s).is_none() =>
+        {
             Err(crate::model::CoerceError {
                 raw: crate::connector::http::snippet(s.as_bytes()),
                 expected: crate::model::FieldType::Text,

@@ -17,6 +17,7 @@ use super::{Engine, Progress, Shutdown, SyncError};
 use crate::config::{FieldMapping, Object};
 use crate::identity::{self, CompanyKeyKind, GroupAction, GroupEntity, Member};
 use crate::merge::{self, conflict::DecisionContext};
+use crate::model::engine_fields;
 use crate::model::{
     ConflictEntry, ConflictRule, Direction, Entity, EntityId, EntityKind, FieldPolicy, FieldWrite,
     Observation, Patch, PatchOp, RecordKind, RecordRef, RecordState, Rule, Side, SideValue, Value,
@@ -778,7 +779,7 @@ impl<'a> Merger<'a> {
             .find_map(|r| {
                 self.engine.store.record(&r).ok().flatten().and_then(|s| {
                     s.fields
-                        .get("name")
+                        .get(engine_fields::NAME)
                         .and_then(|o| o.value.as_text().map(str::to_owned))
                 })
             });
@@ -870,7 +871,7 @@ impl<'a> Merger<'a> {
                 .and_then(|s| s.email),
             PatchOp::Update => writes
                 .iter()
-                .find(|w| w.field == "email")
+                .find(|w| w.field == engine_fields::EMAIL)
                 .and_then(|w| w.new.as_text().and_then(identity::normalize_email)),
         };
         let Some(email) = email else { return Ok(()) };
@@ -890,7 +891,7 @@ impl<'a> Merger<'a> {
         report.collisions += 1;
         match op {
             PatchOp::Insert => writes.clear(),
-            PatchOp::Update => writes.retain(|w| w.field != "email"),
+            PatchOp::Update => writes.retain(|w| w.field != engine_fields::EMAIL),
         }
         let mut entry = self.event(
             e.id,
@@ -899,7 +900,7 @@ impl<'a> Merger<'a> {
             e.mautic.as_ref(),
             note,
         );
-        entry.field = "email".into();
+        entry.field = engine_fields::EMAIL.into();
         entry.weavy.value = Value::Text(email);
         self.conflict(report, entry);
         Ok(())
@@ -915,7 +916,7 @@ impl<'a> Merger<'a> {
     ) -> Result<(), SyncError> {
         let Some(name) = writes
             .iter()
-            .find(|w| w.field == "name")
+            .find(|w| w.field == engine_fields::NAME)
             .and_then(|w| w.new.as_text().and_then(identity::normalize_name))
         else {
             return Ok(());
@@ -966,9 +967,9 @@ fn kind_of(phase: EntityKind) -> RecordKind {
 /// it is the key) of a company.
 fn is_identity_field(phase: EntityKind, name: &str, config: &crate::config::Config) -> bool {
     match phase {
-        EntityKind::Person => name == "email",
+        EntityKind::Person => name == engine_fields::EMAIL,
         EntityKind::Company => {
-            name == "name"
+            name == engine_fields::NAME
                 || (config.sync.company_key == CompanyKeyKind::Siret
                     && name == config.sync.siret_field)
         }
