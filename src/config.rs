@@ -213,8 +213,8 @@ pub struct StoreConfig {
     /// The database directory (relative paths are relative to the config file).
     pub path: PathBuf,
     /// sled's cache, in MiB. sled counts a cached page at its size on disk and holds about
-    /// twice that in memory. At the scale bench's 100,000 contacts, 64 instead of 32 costs
-    /// about 60 MB of resident memory (70 MB at 200,000) for no measurable speed.
+    /// twice that in memory, so a larger cache costs more memory than it says, and the scale
+    /// bench found no speed in it (docs/PERFORMANCE.md, "Knobs").
     pub cache_mb: u64,
 }
 

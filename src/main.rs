@@ -8,18 +8,18 @@ use fieldsync::cmd::ui::Ui;
 use std::process::ExitCode;
 
 /// The binary's allocator: jemalloc. A cycle allocates and frees many small values from several
-/// threads at once (the merge's, the runtime's, sled's); glibc's allocator spent about 40 % of
-/// a first full cycle's CPU in its slow paths and its arena locks, jemalloc about a tenth of
-/// that (docs/PERFORMANCE.md). The library leaves the allocator to its binaries.
+/// threads at once (the merge's, the runtime's, sled's), where glibc's allocator spends its time
+/// in its slow paths and waits on its arena locks (measured in docs/PERFORMANCE.md). The library
+/// leaves the allocator to its binaries.
 #[cfg(unix)]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's settings: two arenas (the threads that allocate much are few: more arenas only
-/// hold more memory), and freed pages given back to the system after a second (after half a
-/// second, a first full cycle spent 6 to 10 % more CPU in page faults and `madvise` calls;
-/// after five, its peak memory was 10 to 50 MB higher). The environment's `_RJEM_MALLOC_CONF`
-/// is read after this, so it may override it.
+/// hold more memory), and freed pages given back to the system after a second: sooner costs
+/// CPU in page faults and `madvise` calls, later holds the peak memory higher (both measured in
+/// docs/PERFORMANCE.md). The environment's `_RJEM_MALLOC_CONF` is read after this, so it may
+/// override it.
 #[cfg(unix)]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 static MALLOC_CONF: MallocConf =

@@ -69,7 +69,7 @@ pub fn merge(
     );
     // No total: counting the dirty marks reads every page of the dirty set at once, and sled
     // caches such pages of small entries far beyond its cache size (their cost is counted as
-    // on disk): at 200,000 contacts, 13 to 15 MB more at the cycle's peak for a progress bar.
+    // on disk): the cycle's peak memory would grow with the data set for a progress bar.
     progress.start(&step, None);
     let mut m = Merger::new(engine, cycle, phase, dry_run.is_some(), feed);
     if let Some(state) = dry_run.as_deref_mut() {
