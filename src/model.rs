@@ -238,6 +238,43 @@ impl fmt::Display for RecordRef {
     }
 }
 
+/// One value per side, indexed by [`Side`] (`targets[Side::Mautic]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PerSide<T> {
+    pub weavy: T,
+    pub mautic: T,
+}
+
+impl<T> PerSide<T> {
+    /// Each side's value, made by `f`.
+    pub fn from_fn(mut f: impl FnMut(Side) -> T) -> Self {
+        PerSide {
+            weavy: f(Side::Weavy),
+            mautic: f(Side::Mautic),
+        }
+    }
+}
+
+impl<T> std::ops::Index<Side> for PerSide<T> {
+    type Output = T;
+
+    fn index(&self, side: Side) -> &T {
+        match side {
+            Side::Weavy => &self.weavy,
+            Side::Mautic => &self.mautic,
+        }
+    }
+}
+
+impl<T> std::ops::IndexMut<Side> for PerSide<T> {
+    fn index_mut(&mut self, side: Side) -> &mut T {
+        match side {
+            Side::Weavy => &mut self.weavy,
+            Side::Mautic => &mut self.mautic,
+        }
+    }
+}
+
 /// The canonical field names the engine itself gives a meaning to. A mapping may carry them
 /// (the e-mail and the company name are mapped like any field), but never for something else:
 /// the configuration refuses that (`Config::check_mappings`).
@@ -1298,6 +1335,21 @@ impl Entity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_per_side_pair_is_indexed_by_its_side() {
+        let mut p = PerSide::from_fn(|s| s.as_str().len());
+        assert_eq!((p[Side::Weavy], p[Side::Mautic]), (5, 6));
+        p[Side::Mautic] += 1;
+        assert_eq!(p.mautic, 7);
+        assert_eq!(
+            PerSide::<u8>::default(),
+            PerSide {
+                weavy: 0,
+                mautic: 0
+            }
+        );
+    }
 
     #[test]
     fn an_entity_id_reads_as_it_is_written() {

@@ -20,7 +20,8 @@ use crate::merge::{self, conflict::DecisionContext};
 use crate::model::engine_fields;
 use crate::model::{
     ConflictEntry, ConflictRule, Direction, Entity, EntityId, EntityKind, FieldPolicy, FieldWrite,
-    Observation, Patch, PatchOp, RecordKind, RecordRef, RecordState, Rule, Side, SideValue, Value,
+    Observation, Patch, PatchOp, PerSide, RecordKind, RecordRef, RecordState, Rule, Side,
+    SideValue, Value,
 };
 use crate::store::MergeCommit;
 use chrono::{DateTime, Utc};
@@ -503,7 +504,7 @@ impl<'a> Merger<'a> {
         }
         // A gone side is never written again, never recreated.
         let gone = |s: &SideState| s.as_ref().is_some_and(|(_, st)| st.gone);
-        let targets: [Option<(RecordRef, PatchOp)>; 2] = Side::BOTH.map(|side| {
+        let targets: PerSide<Option<(RecordRef, PatchOp)>> = PerSide::from_fn(|side| {
             let (state, record) = match side {
                 Side::Weavy => (&w, &e.weavy),
                 Side::Mautic => (&m, &e.mautic),
@@ -514,7 +515,7 @@ impl<'a> Merger<'a> {
                 None => self.insert_target(&e, side).map(|r| (r, PatchOp::Insert)),
             }
         });
-        let mut writes: [Vec<FieldWrite>; 2] = [Vec::new(), Vec::new()];
+        let mut writes: PerSide<Vec<FieldWrite>> = PerSide::default();
         let mut bases_changed = false;
         // Borrowed from the engine, not from `self`: no copy of the mappings per entity.
         let config: &'a crate::config::Config = &self.engine.config;
@@ -523,16 +524,13 @@ impl<'a> Merger<'a> {
         for mapping in mappings {
             // The field must exist on both tables involved (an Entrant may not have it).
             let table = |side: Side| -> Option<RecordKind> {
-                targets[side_index(side)]
-                    .as_ref()
-                    .map(|(r, _)| r.kind)
-                    .or_else(|| {
-                        match side {
-                            Side::Weavy => e.weavy.as_ref(),
-                            Side::Mautic => e.mautic.as_ref(),
-                        }
-                        .map(|r| r.kind)
-                    })
+                targets[side].as_ref().map(|(r, _)| r.kind).or_else(|| {
+                    match side {
+                        Side::Weavy => e.weavy.as_ref(),
+                        Side::Mautic => e.mautic.as_ref(),
+                    }
+                    .map(|r| r.kind)
+                })
             };
             let covered = Side::BOTH
                 .iter()
@@ -565,11 +563,10 @@ impl<'a> Merger<'a> {
         }
 
         for side in Side::BOTH {
-            let i = side_index(side);
-            let Some((record, op)) = targets[i].clone() else {
+            let Some((record, op)) = targets[side].clone() else {
                 continue;
             };
-            let mut ws = std::mem::take(&mut writes[i]);
+            let mut ws = std::mem::take(&mut writes[side]);
             if side == Side::Mautic && self.phase == EntityKind::Person {
                 self.guard_email(&e, &record, &op, &mut ws, report)?;
             }
@@ -632,15 +629,15 @@ impl<'a> Merger<'a> {
         mo: Option<&Observation>,
         policy: &FieldPolicy,
         identity_field: bool,
-        targets: &[Option<(RecordRef, PatchOp)>; 2],
-        writes: &mut [Vec<FieldWrite>; 2],
+        targets: &PerSide<Option<(RecordRef, PatchOp)>>,
+        writes: &mut PerSide<Vec<FieldWrite>>,
         report: &mut CycleReport,
     ) -> bool {
         // An insert always carries the identity field (the e-mail, the company name), whatever
         // the direction: a record is created whole or not at all.
         let mut policy = *policy;
         let inserting = |side: Side| {
-            targets[side_index(side)]
+            targets[side]
                 .as_ref()
                 .is_some_and(|(_, op)| *op == PatchOp::Insert)
         };
@@ -674,7 +671,7 @@ impl<'a> Merger<'a> {
             e.bases.insert(name.to_owned(), v);
         }
         if let (Some(to), Some(from)) = (d.write, d.winner)
-            && targets[side_index(to)].is_some()
+            && targets[to].is_some()
         {
             let (new, old) = match from {
                 Side::Weavy => (value(wo), value(mo)),
@@ -688,7 +685,7 @@ impl<'a> Merger<'a> {
             // Inserting a blank is pointless; a blank update is only sent when it is meant.
             let pointless = inserting_to && new.is_blank();
             if !(refused || pointless) {
-                writes[side_index(to)].push(FieldWrite {
+                writes[to].push(FieldWrite {
                     field: name.to_owned(),
                     old,
                     new,
@@ -706,12 +703,12 @@ impl<'a> Merger<'a> {
         e: &mut Entity,
         w: &SideState,
         m: &SideState,
-        targets: &[Option<(RecordRef, PatchOp)>; 2],
-        writes: &mut [Vec<FieldWrite>; 2],
+        targets: &PerSide<Option<(RecordRef, PatchOp)>>,
+        writes: &mut PerSide<Vec<FieldWrite>>,
         report: &mut CycleReport,
     ) -> Result<bool, SyncError> {
         // Only a weavy Contact holds a company (an Entrant does not).
-        let weavy_table = targets[0]
+        let weavy_table = targets[Side::Weavy]
             .as_ref()
             .map(|(r, _)| r.kind)
             .or(e.weavy.as_ref().map(|r| r.kind));
@@ -830,10 +827,10 @@ impl<'a> Merger<'a> {
         &self,
         e: &Entity,
         m: &SideState,
-        targets: &[Option<(RecordRef, PatchOp)>; 2],
-        writes: &mut [Vec<FieldWrite>; 2],
+        targets: &PerSide<Option<(RecordRef, PatchOp)>>,
+        writes: &mut PerSide<Vec<FieldWrite>>,
     ) {
-        let (Some(weavy), Some(_)) = (&e.weavy, &targets[1]) else {
+        let (Some(weavy), Some(_)) = (&e.weavy, &targets[Side::Mautic]) else {
             return;
         };
         let current = m
@@ -842,7 +839,7 @@ impl<'a> Merger<'a> {
             .map_or(Value::Blank, |o| o.value.clone());
         let want = Value::Text(weavy.id.clone());
         if current != want {
-            writes[1].push(FieldWrite {
+            writes[Side::Mautic].push(FieldWrite {
                 field: IDCRM.to_owned(),
                 old: current,
                 new: want,
@@ -945,13 +942,6 @@ impl<'a> Merger<'a> {
         let entry = self.event(e.id, ConflictRule::Duplicate, e.weavy.as_ref(), None, note);
         self.conflict(report, entry);
         Ok(())
-    }
-}
-
-fn side_index(side: Side) -> usize {
-    match side {
-        Side::Weavy => 0,
-        Side::Mautic => 1,
     }
 }
 
