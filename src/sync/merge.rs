@@ -136,6 +136,17 @@ fn merge_chunks(
     Ok(())
 }
 
+/// A side's company reference, read as the company's entity.
+enum Relation {
+    /// The side's record names no company.
+    NoCompany,
+    /// The company's entity (`Text("E12")`), at the reference's time.
+    Company(Observation),
+    /// Not resolvable yet (the company is not linked, or its name is ambiguous): no decision
+    /// about the person's company now.
+    Unresolved,
+}
+
 /// A value of the relation or of a field, as one side holds it.
 type SideState = Option<(RecordRef, Rc<RecordState>)>;
 
@@ -715,20 +726,16 @@ impl<'a> Merger<'a> {
         if weavy_table != Some(RecordKind::WeavyContact) {
             return Ok(false);
         }
-        let wo = match w {
-            Some((_, s)) => match self.translate(Side::Weavy, s.fields.get(RELATION))? {
-                Some(o) => o,
-                None => return Ok(false),
-            },
-            None => None,
-        };
-        let mo = match m {
-            Some((_, s)) => match self.translate(Side::Mautic, s.fields.get(RELATION))? {
-                Some(o) => o,
-                None => return Ok(false),
-            },
-            None => None,
-        };
+        let mut seen = PerSide::<Option<Observation>>::default();
+        for (side, state) in [(Side::Weavy, w), (Side::Mautic, m)] {
+            let Some((_, s)) = state else { continue };
+            match self.translate(side, s.fields.get(RELATION))? {
+                Relation::Unresolved => return Ok(false),
+                Relation::NoCompany => {}
+                Relation::Company(o) => seen[side] = Some(o),
+            }
+        }
+        let (wo, mo) = (seen.weavy, seen.mautic);
         let policy = FieldPolicy {
             preferred: self.engine.config.sync.preferred_side.side(),
             tie_window_micros: self.engine.config.sync.tie_window.as_micros() as i64,
@@ -786,17 +793,13 @@ impl<'a> Merger<'a> {
         }
     }
 
-    /// A side's company reference as the company's entity (`Text("E12")`). `Ok(None)`: not
-    /// resolvable yet (the company is not linked, or the name is ambiguous): no decision now.
-    #[allow(clippy::type_complexity)]
-    fn translate(
-        &self,
-        side: Side,
-        obs: Option<&Observation>,
-    ) -> Result<Option<Option<Observation>>, SyncError> {
-        let Some(o) = obs else { return Ok(Some(None)) };
+    /// A side's company reference as the company's entity (see [`Relation`]).
+    fn translate(&self, side: Side, obs: Option<&Observation>) -> Result<Relation, SyncError> {
+        let Some(o) = obs else {
+            return Ok(Relation::NoCompany);
+        };
         let Value::Text(reference) = &o.value else {
-            return Ok(Some(Some(o.clone())));
+            return Ok(Relation::Company(o.clone()));
         };
         let entity = match side {
             Side::Weavy => self.link_of(&RecordRef::new(
@@ -819,7 +822,10 @@ impl<'a> Merger<'a> {
                 }
             }
         };
-        Ok(entity.map(|id| Some(Observation::new(Value::Text(id.to_string()), o.at))))
+        Ok(match entity {
+            Some(id) => Relation::Company(Observation::new(Value::Text(id.to_string()), o.at)),
+            None => Relation::Unresolved,
+        })
     }
 
     /// With `company_key = "idcrm"`, the Mautic company holds the weavy customer id.
