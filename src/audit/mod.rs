@@ -383,7 +383,7 @@ fn observed(store: &Store, r: &RecordRef) -> Result<Vec<HistoryLine>, AuditError
             // A person's company is held as a reference (a weavy customer id, the key of a
             // Mautic company's name): shown by the company's name.
             let (value, detail) = match &obs.value {
-                Value::Text(reference) if field == crate::sync::mapping::RELATION => {
+                Value::Text(reference) if field == crate::model::engine_fields::COMPANY => {
                     match label::company(store, r, reference) {
                         Some(name) => (
                             serde_json::Value::String(name),

@@ -9,6 +9,7 @@
 //! | 3 | a cycle ended, but some records had errors (listed; retried at the next cycle) |
 //! | 4 | the database is in use by another fieldsync process |
 //! | 5 | the database is damaged (see docs/RECOVERY.md) |
+//! | 130 | stopped at once by a second Ctrl-C or SIGTERM ([`stop_at_once`]) |
 //!
 //! clap's own usage errors exit with 2 as well.
 
@@ -71,6 +72,13 @@ impl CmdError {
             | CmdError::Output { .. } => Exit::Failed,
         }
     }
+}
+
+/// What a second Ctrl-C or SIGTERM does: end the process at once (code 130). Nothing is lost:
+/// every step of a cycle is durable before the next, so the next cycle resumes, as after a kill.
+pub fn stop_at_once() {
+    tracing::warn!("stopped at once: the next cycle resumes where this one was");
+    std::process::exit(130);
 }
 
 /// An error and its causes as one line, each cause said once: an error whose message already

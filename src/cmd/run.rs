@@ -26,7 +26,7 @@ pub async fn run(args: &RunArgs) -> Result<(), CmdError> {
     let (weavy, mautic, counter) = Engine::clients(&config)?;
     let period = args.every.unwrap_or(config.sync.period);
     let shutdown = Shutdown::new();
-    shutdown.on_signals();
+    shutdown.on_signals(super::exit::stop_at_once);
     tracing::info!(
         every = %crate::duration_text::format(period),
         database = %config.store.path.display(),

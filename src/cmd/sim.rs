@@ -88,7 +88,7 @@ pub async fn run(args: &SimArgs) -> Result<(), CmdError> {
     }
     println!("Ctrl-C to stop");
     let shutdown = Shutdown::new();
-    shutdown.on_signals();
+    shutdown.on_signals(super::exit::stop_at_once);
     shutdown.requested().await;
     Ok(())
 }

@@ -187,7 +187,7 @@ pub async fn run(args: &SyncArgs) -> Result<CycleReport, CmdError> {
     // Ctrl-C or SIGTERM stops the cycle at its next safe point, as `run` does; a second one
     // exits at once (what is stored is durable: the next cycle resumes it).
     let shutdown = Shutdown::new();
-    shutdown.on_signals();
+    shutdown.on_signals(super::exit::stop_at_once);
     let bars = Bars::new();
     let clock = StepClock::new(&bars);
     let report = engine

@@ -50,10 +50,10 @@ impl Shutdown {
         let _ = rx.wait_for(|stop| *stop).await;
     }
 
-    /// Triggers on SIGINT (Ctrl-C) or SIGTERM, from a background task. A second signal ends
-    /// the process at once (exit code 130): every step is durable before the next, so the
-    /// next cycle resumes what this one was doing, as after a kill.
-    pub fn on_signals(&self) {
+    /// Triggers on SIGINT (Ctrl-C) or SIGTERM, from a background task; a second signal calls
+    /// `on_second` (the command line ends the process there: every step is durable before the
+    /// next, so the next cycle resumes what this one was doing, as after a kill).
+    pub fn on_signals(&self, on_second: impl FnOnce() + Send + 'static) {
         let me = self.clone();
         tokio::spawn(async move {
             let mut stops = StopSignals::new();
@@ -61,8 +61,7 @@ impl Shutdown {
             tracing::info!("stop requested: finishing the batch in flight (again to stop at once)");
             me.trigger();
             stops.next().await;
-            tracing::warn!("stopped at once: the next cycle resumes where this one was");
-            std::process::exit(130);
+            on_second();
         });
     }
 }
